@@ -1,0 +1,27 @@
+/* Builders for every drafter, and the command-line / config spec that picks one:
+ *   none | model:PATH | ngram:N | ngram1:N | lookup:MAX[:MIN]  */
+#ifndef SPECDEC_DRAFTERS_H
+#define SPECDEC_DRAFTERS_H
+
+#include "drafter.h"
+#include "model.h"
+#include "sampler.h"
+
+typedef struct {
+    int filler_top_k;      /* ngram: the target's top-k candidates added at each verified position */
+    int stop_if_unknown;   /* ngram: stop drafting at a context the storage has never seen */
+    const char *device;    /* model drafter: "cpu" or "cuda" */
+    SamplerConfig sampler; /* model drafter: q is processed like p */
+    uint64_t seed;         /* model drafter: its draws use RNG_STREAM_DRAFTER */
+} DrafterOptions;
+
+/* Drafter from a spec string. Returns 0 for "none" (d->ops == NULL). fatal() on an unknown spec or
+ * a vocabulary that differs from the target's. */
+int drafter_from_spec(Drafter *d, const char *spec, const ModelConfig *target_cfg, const DrafterOptions *o);
+void drafter_free(Drafter *d);
+
+Drafter drafter_model_build(const char *path, const ModelConfig *target_cfg, const DrafterOptions *o);
+Drafter drafter_ngram_build(int n, int vocab, int one_level, int filler_top_k, int stop_if_unknown);
+Drafter drafter_lookup_build(int max_ngram, int min_ngram);
+
+#endif
