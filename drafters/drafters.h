@@ -6,6 +6,8 @@
 #include "drafter.h"
 #include "model.h"
 #include "sampler.h"
+#include "target.h"
+#include <stdint.h>
 
 typedef struct {
     int filler_top_k;      /* ngram: the target's top-k candidates added at each verified position */
@@ -23,5 +25,8 @@ void drafter_free(Drafter *d);
 Drafter drafter_model_build(const char *path, const ModelConfig *target_cfg, const DrafterOptions *o);
 Drafter drafter_ngram_build(int n, int vocab, int one_level, int filler_top_k, int stop_if_unknown);
 Drafter drafter_lookup_build(int max_ngram, int min_ngram);
+
+/* The model drafter's own target and the length of the prefix its cache holds (for the CUDA loop). */
+Target *drafter_model_target(const Drafter *d);
 
 #endif

@@ -11,6 +11,7 @@
 #include "target.h"
 
 #define GAMMA_MAX_LIMIT 64
+#define ENTROPY_BINS 10
 
 typedef struct {
     SamplerConfig sampler;
@@ -47,8 +48,10 @@ typedef struct {
     long gamma_hist[GAMMA_MAX_LIMIT + 1]; /* rounds per chosen gamma */
     double expected_acceptance_sum;   /* sum over rounds of sum_x min(p(x), q(x)) at position 1 */
     long expected_acceptance_n;
-    double entropy_sum;               /* sum of the EGAG entropies, for acceptance vs entropy */
+    double entropy_sum;               /* sum of the per-round drafter entropies (EGAG's H) */
     long entropy_n;
+    /* acceptance against normalised entropy H / ln V, in ENTROPY_BINS equal bins */
+    long entropy_bin_drafted[ENTROPY_BINS], entropy_bin_accepted[ENTROPY_BINS];
     /* times, seconds */
     double prefill_s, decode_s, drafter_s, target_s;
     long drafter_tokens;              /* tokens the drafter proposed (its time is per token) */

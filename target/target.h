@@ -16,6 +16,8 @@ struct Target {
     void (*forward)(Target *t, const int *tokens, int n, int pos, float *logits, int n_logits);
     /* Prunes the cache to its first len positions in O(1): a length reset. */
     void (*truncate)(Target *t, int len);
+    /* Copies src's cache (its first src->len positions) into t, for beam search; same model. */
+    void (*copy_cache)(Target *t, const Target *src);
     void (*free)(Target *t);
     void *state;           /* backend-specific */
 };

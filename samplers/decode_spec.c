@@ -1,0 +1,155 @@
+/* speculative_generate: draft gamma tokens, verify them with ONE target forward over
+ * [last token, drafts], keep the longest acceptable prefix, then prune the cache to it.
+ *
+ * Invariant between rounds: ctx[0..n) is the text so far; the target's cache holds positions
+ * [0, n - 1), i.e. everything but the last token, which the next round's forward scores first. */
+#include <math.h>
+#include <string.h>
+
+#include "check.h"
+#include "decode_util.h"
+#include "egag.h"
+#include "rng.h"
+#include "verify.h"
+#ifdef SPECDEC_HAVE_CUDA
+#include "spec_cuda.h"
+#endif
+
+static void trace_round(FILE *f, long round, int gamma, int proposed, const VerifyResult *vr, float entropy,
+                        double drafter_s, double target_s) {
+    fprintf(f, "{\"round\":%ld,\"gamma\":%d,\"proposed\":%d,\"accepted\":%d,\"next_token\":%d,", round, gamma, proposed,
+            vr->n_accepted, vr->next_token);
+    if (entropy >= 0) fprintf(f, "\"entropy\":%.6g,", entropy);
+    else fprintf(f, "\"entropy\":null,");
+    int reached = vr->n_accepted < proposed ? vr->n_accepted + 1 : proposed;
+    fprintf(f, "\"p_draft\":[");
+    for (int i = 0; i < reached; i++) fprintf(f, "%s%.6g", i ? "," : "", vr->p_draft[i]);
+    fprintf(f, "],\"q_draft\":[");
+    for (int i = 0; i < reached; i++) fprintf(f, "%s%.6g", i ? "," : "", vr->q_draft[i]);
+    fprintf(f, "],\"drafter_ms\":%.4f,\"drafter_ms_per_token\":%.4f,\"target_ms\":%.4f}\n", drafter_s * 1e3,
+            proposed ? drafter_s * 1e3 / proposed : 0.0, target_s * 1e3);
+}
+
+void speculative_generate(Target *t, Drafter *d, const int *prompt, int n_prompt, const GenConfig *g, GenResult *r) {
+#ifdef SPECDEC_HAVE_CUDA
+    if (!strcmp(t->backend, "cuda")) {
+        speculative_generate_cuda(t, d, prompt, n_prompt, g, r);
+        return;
+    }
+#endif
+    const ModelConfig *c = t->cfg;
+    int V = c->vocab_size, budget = new_token_budget(c, n_prompt, g->max_new_tokens);
+    int gmax = g->use_egag ? g->gamma_max : g->gamma;
+    CHECK(gmax >= 1 && gmax <= GAMMA_MAX_LIMIT, "gamma %d", gmax);
+    memset(r, 0, sizeof *r);
+    r->tokens = mallocCheck(sizeof(int) * (size_t)(budget + 1));
+    int *ctx = mallocCheck(sizeof(int) * (size_t)(n_prompt + budget + gmax + 2));
+    memcpy(ctx, prompt, sizeof(int) * (size_t)n_prompt);
+    int *input = mallocCheck(sizeof(int) * (size_t)(gmax + 1));
+    float *logits = mallocCheck(sizeof(float) * (size_t)(gmax + 1) * V); /* (gamma + 1, vocab) */
+    float *p = mallocCheck(sizeof(float) * (size_t)(gmax + 1) * V);      /* processed rows */
+    float *q = mallocCheck(sizeof(float) * (size_t)gmax * V);            /* drafter rows */
+    float *scratch = mallocCheck(sizeof(float) * (size_t)V);
+    Sampler *smp = sampler_build(&g->sampler, V);
+    int greedy = sampler_is_greedy(&g->sampler);
+    EgagState egag;
+    egag_init(&egag, g->gamma_min, g->gamma_max, g->egag_beta);
+    float last_target_entropy = -1.0f; /* EGAG's stand-in for deterministic drafters */
+    int n = n_prompt, generated = 0;
+    long round = 0;
+
+    d->ops->reset(d->st);
+    double t0 = now_seconds();
+    t->truncate(t, 0);
+    if (n_prompt > 1) t->forward(t, prompt, n_prompt - 1, 0, NULL, 0);
+    double t1 = now_seconds();
+    r->prefill_s = t1 - t0;
+
+    while (generated < budget && !r->stopped_at_eos) {
+        int remaining = budget - generated;
+        /* gamma for this round: fixed or EGAG, never more than the budget can use (the round
+         * always adds one token of the target's own besides the accepted drafts) */
+        float entropy = -1.0f;
+        int gamma = g->gamma;
+        if (g->use_egag) {
+            double te = now_seconds();
+            entropy = d->ops->next_entropy(d->st, ctx, n);
+            r->drafter_s += now_seconds() - te;
+            if (entropy < 0) entropy = last_target_entropy;
+            gamma = entropy >= 0 ? egag_next_gamma(&egag, entropy, V) : (int)lrintf(egag.g);
+        }
+        if (g->first_target && round == 0) gamma = 0;
+        if (gamma > remaining - 1) gamma = remaining - 1;
+        if (entropy >= 0) {
+            r->entropy_sum += entropy;
+            r->entropy_n++;
+        }
+
+        double td = now_seconds();
+        int k = gamma > 0 ? d->ops->propose(d->st, ctx, n, gamma, ctx + n, d->is_model ? q : NULL) : 0;
+        double drafter_round = now_seconds() - td;
+        CHECK(k >= 0 && k <= gamma, "drafter %s proposed %d of %d", d->ops->name, k, gamma);
+        r->drafter_s += drafter_round;
+        r->drafter_tokens += k;
+
+        input[0] = ctx[n - 1];
+        memcpy(input + 1, ctx + n, sizeof(int) * (size_t)k);
+        double tt = now_seconds();
+        t->forward(t, input, k + 1, n - 1, logits, k + 1);
+        double target_round = now_seconds() - tt;
+        r->target_s += target_round;
+        r->target_calls++;
+        r->verify_calls++;
+        /* p rows are processed with the history each position sees: ctx plus the drafts before it */
+        for (int i = 0; i <= k; i++) sampler_probs(smp, logits + (size_t)i * V, ctx, n + i, p + (size_t)i * V);
+
+        VerifyResult vr = verify_round(p, d->is_model ? q : NULL, ctx + n, k, V, greedy, g->skip_sample_adjustment,
+                                       g->seed, (uint64_t)round, scratch);
+        int acc = vr.n_accepted;
+        if (k > 0) {
+            double ea = 0.0;
+            if (d->is_model) {
+                for (int x = 0; x < V; x++) ea += fminf(p[x], q[x]);
+            } else {
+                ea = p[ctx[n]]; /* one-hot q: sum_x min(p, q) = p(draft) */
+            }
+            r->expected_acceptance_sum += ea;
+            r->expected_acceptance_n++;
+            if (entropy >= 0) {
+                int bin = (int)(entropy / logf((float)V) * ENTROPY_BINS);
+                bin = bin < 0 ? 0 : bin >= ENTROPY_BINS ? ENTROPY_BINS - 1 : bin;
+                r->entropy_bin_drafted[bin] += k;
+                r->entropy_bin_accepted[bin] += acc;
+            }
+        }
+        r->rounds++;
+        r->drafted += k;
+        r->accepted += acc;
+        r->gamma_hist[gamma]++;
+        for (int i = 0; i < k && i <= acc; i++) {
+            r->reached[i]++;
+            if (i < acc) r->accepted_at[i]++;
+        }
+        if (g->use_egag && !d->is_model) last_target_entropy = logits_entropy(logits + (size_t)acc * V, V, g->sampler.temperature, scratch);
+        if (g->trace) trace_round(g->trace, round, gamma, k, &vr, entropy, drafter_round, target_round);
+
+        /* keep exactly the accepted prefix: the cache drops the rejected drafts' positions */
+        ctx[n + acc] = vr.next_token;
+        t->truncate(t, n + acc);
+        int kept = emit_tokens(r, c, g, ctx + n, acc + 1);
+        generated += kept;
+        n += acc + 1;
+        td = now_seconds();
+        d->ops->observe(d->st, ctx, n, acc, p, acc + 1);
+        r->drafter_s += now_seconds() - td;
+        round++;
+    }
+    r->decode_s = now_seconds() - t1;
+    sampler_free(smp);
+    free(ctx);
+    free(input);
+    free(logits);
+    free(p);
+    free(q);
+    free(scratch);
+}

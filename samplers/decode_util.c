@@ -1,0 +1,51 @@
+#include "decode_util.h"
+
+#include <math.h>
+#include <string.h>
+
+#include "check.h"
+
+int is_stop_token(const ModelConfig *cfg, const GenConfig *g, int token) {
+    if (model_is_eos(cfg, token)) return 1;
+    for (int i = 0; i < g->n_stop; i++)
+        if (g->stop_ids[i] == token) return 1;
+    return 0;
+}
+
+float logits_entropy(const float *logits, int n, float temperature, float *scratch) {
+    float inv_t = temperature > 0.0f ? 1.0f / temperature : 1.0f;
+    float mx = -INFINITY;
+    for (int i = 0; i < n; i++) mx = fmaxf(mx, logits[i] * inv_t);
+    double sum = 0.0;
+    for (int i = 0; i < n; i++) sum += (scratch[i] = expf(logits[i] * inv_t - mx));
+    double h = 0.0;
+    for (int i = 0; i < n; i++) {
+        double p = scratch[i] / sum;
+        if (p > 0) h -= p * log(p);
+    }
+    return (float)h;
+}
+
+int new_token_budget(const ModelConfig *cfg, int n_prompt, int max_new_tokens) {
+    if (n_prompt < 1) fatal("the prompt is empty (it needs at least one token, e.g. BOS)");
+    if (n_prompt >= cfg->seq_len)
+        fatal("the prompt has %d tokens but the model's context length is %d", n_prompt, cfg->seq_len);
+    if (max_new_tokens < 0) fatal("--max-new-tokens must be >= 0, got %d", max_new_tokens);
+    int room = cfg->seq_len - n_prompt;
+    return max_new_tokens < room ? max_new_tokens : room;
+}
+
+int emit_tokens(GenResult *r, const ModelConfig *cfg, const GenConfig *g, const int *tokens, int n) {
+    int kept = 0;
+    while (kept < n) {
+        int tok = tokens[kept++];
+        if (is_stop_token(cfg, g, tok)) {
+            r->stopped_at_eos = 1;
+            break;
+        }
+    }
+    memcpy(r->tokens + r->n_tokens, tokens, sizeof(int) * (size_t)kept);
+    r->n_tokens += kept;
+    if (g->on_tokens && kept) g->on_tokens(g->user, tokens, kept);
+    return kept;
+}

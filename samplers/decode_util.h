@@ -1,0 +1,18 @@
+/* Pieces the decoding loops share. */
+#ifndef SPECDEC_DECODE_UTIL_H
+#define SPECDEC_DECODE_UTIL_H
+
+#include "generate.h"
+
+/* EOS of the model or one of the run's stop ids. */
+int is_stop_token(const ModelConfig *cfg, const GenConfig *g, int token);
+/* Entropy (nats) of softmax(logits / T), with T = 1 when the sampler is greedy: EGAG's H. */
+float logits_entropy(const float *logits, int n, float temperature, float *scratch);
+/* Validates the prompt against the context and returns how many new tokens fit: fatal() when the
+ * prompt is empty or leaves no room. */
+int new_token_budget(const ModelConfig *cfg, int n_prompt, int max_new_tokens);
+/* Appends tokens[0..n) to r->tokens (stopping after a stop token), streams them, and returns how
+ * many were kept; sets r->stopped_at_eos. */
+int emit_tokens(GenResult *r, const ModelConfig *cfg, const GenConfig *g, const int *tokens, int n);
+
+#endif
