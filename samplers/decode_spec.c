@@ -76,7 +76,7 @@ void speculative_generate(Target *t, Drafter *d, const int *prompt, int n_prompt
             entropy = d->ops->next_entropy(d->st, ctx, n);
             r->drafter_s += now_seconds() - te;
             if (entropy < 0) entropy = last_target_entropy;
-            gamma = entropy >= 0 ? egag_next_gamma(&egag, entropy, V) : (int)lrintf(egag.g);
+            gamma = entropy >= 0 ? egag_next_gamma(&egag, entropy, V) : (int)lround(egag.g);
         }
         if (g->first_target && round == 0) gamma = 0;
         if (gamma > remaining - 1) gamma = remaining - 1;

@@ -10,17 +10,7 @@
 
 #include "egag.h"
 #include "sampler.h"
-
-static int failures = 0;
-#define EXPECT(cond, ...)                                                   \
-    do {                                                                    \
-        if (!(cond)) {                                                      \
-            fprintf(stderr, "FAIL %s:%d: ", __FILE__, __LINE__);            \
-            fprintf(stderr, __VA_ARGS__);                                   \
-            fputc('\n', stderr);                                            \
-            failures++;                                                     \
-        }                                                                   \
-    } while (0)
+#include "test_util.h"
 
 enum { V = 8192 };
 
@@ -113,10 +103,5 @@ int main(void) {
     test_validation(); /* forks: first, before anything is allocated */
     test_raw_gamma();
     test_smoothing();
-    if (failures) {
-        fprintf(stderr, "%d failures\n", failures);
-        return 1;
-    }
-    printf("test_egag: ok\n");
-    return 0;
+    return test_summary("test_egag");
 }

@@ -4,17 +4,7 @@
 #include <stdio.h>
 
 #include "rng.h"
-
-static int failures = 0;
-#define EXPECT(cond, ...)                                                   \
-    do {                                                                    \
-        if (!(cond)) {                                                      \
-            fprintf(stderr, "FAIL %s:%d: ", __FILE__, __LINE__);            \
-            fprintf(stderr, __VA_ARGS__);                                   \
-            fputc('\n', stderr);                                            \
-            failures++;                                                     \
-        }                                                                   \
-    } while (0)
+#include "test_util.h"
 
 /* Random123 v1.14, tests/kat_vectors, the three "philox4x32 10" lines (columns: counter[4],
  * key[2], expected output[4]); the third uses the hex digits of pi. */
@@ -91,10 +81,5 @@ int main(void) {
     test_known_answers();
     test_uniform_layout();
     test_uniformity();
-    if (failures) {
-        fprintf(stderr, "%d failures\n", failures);
-        return 1;
-    }
-    printf("test_rng: ok\n");
-    return 0;
+    return test_summary("test_rng");
 }

@@ -10,17 +10,7 @@
 
 #include "rng.h"
 #include "sampler.h"
-
-static int failures = 0;
-#define EXPECT(cond, ...)                                                   \
-    do {                                                                    \
-        if (!(cond)) {                                                      \
-            fprintf(stderr, "FAIL %s:%d: ", __FILE__, __LINE__);            \
-            fprintf(stderr, __VA_ARGS__);                                   \
-            fputc('\n', stderr);                                            \
-            failures++;                                                     \
-        }                                                                   \
-    } while (0)
+#include "test_util.h"
 
 static SamplerConfig cfg(float t, int k, float p) {
     SamplerConfig c = sampler_config_default();
@@ -334,10 +324,5 @@ int main(void) {
     test_sample_from_probs();
     test_entropy();
     test_large_vocab_matches_reference();
-    if (failures) {
-        fprintf(stderr, "%d failures\n", failures);
-        return 1;
-    }
-    printf("test_sampler: ok\n");
-    return 0;
+    return test_summary("test_sampler");
 }

@@ -7,17 +7,7 @@
 #include "rng.h"
 #include "sampler.h"
 #include "verify.h"
-
-static int failures = 0;
-#define EXPECT(cond, ...)                                                   \
-    do {                                                                    \
-        if (!(cond)) {                                                      \
-            fprintf(stderr, "FAIL %s:%d: ", __FILE__, __LINE__);            \
-            fprintf(stderr, __VA_ARGS__);                                   \
-            fputc('\n', stderr);                                            \
-            failures++;                                                     \
-        }                                                                   \
-    } while (0)
+#include "test_util.h"
 
 static void test_max_fn(void) {
     float out[4];
@@ -295,10 +285,5 @@ int main(void) {
     build_chain(&chain);
     test_lossless(&chain);
     test_skip_adjustment_is_biased(&chain);
-    if (failures) {
-        fprintf(stderr, "%d failures\n", failures);
-        return 1;
-    }
-    printf("test_verify: ok\n");
-    return 0;
+    return test_summary("test_verify");
 }
