@@ -8,7 +8,9 @@
 #ifndef SPECDEC_DRAFTER_H
 #define SPECDEC_DRAFTER_H
 
-#define DRAFTER_OPS_VERSION 1
+#include <stdint.h>
+
+#define DRAFTER_OPS_VERSION 2
 
 typedef struct {
     int version;        /* DRAFTER_OPS_VERSION */
@@ -25,7 +27,9 @@ typedef struct {
     /* Entropy (nats) of the drafter's next-token distribution after ctx, for EGAG; returns a
      * negative number when the drafter has no distribution (deterministic drafters). */
     float (*next_entropy)(void *st, const int *ctx, int ctx_len);
-    void (*reset)(void *st);
+    /* Forgets everything before a new generation; a model drafter's draws restart from seed
+     * (the run's seed, on RNG_STREAM_DRAFTER). */
+    void (*reset)(void *st, uint64_t seed);
     void (*free)(void *st);
 } DrafterOps;
 

@@ -39,7 +39,7 @@ static int lookup_propose(void *st, const int *ctx, int ctx_len, int gamma, int 
 
 static void lookup_observe(void *st, const int *ctx, int ctx_len, int n_accepted, const float *p, int n_p) {}
 static float lookup_next_entropy(void *st, const int *ctx, int ctx_len) { return -1.0f; }
-static void lookup_reset(void *st) {}
+static void lookup_reset(void *st, uint64_t seed) {}
 static void lookup_free(void *st) { free(st); }
 
 static const DrafterOps LOOKUP_OPS = {DRAFTER_OPS_VERSION, "lookup", lookup_propose, lookup_observe,

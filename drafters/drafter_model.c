@@ -75,10 +75,11 @@ static float model_next_entropy(void *st, const int *ctx, int n) {
     return logits_entropy(s->logits, s->vocab, s->sc.temperature, s->scratch);
 }
 
-static void model_reset(void *st) {
+static void model_reset(void *st, uint64_t seed) {
     ModelDrafter *s = st;
     s->t->truncate(s->t, 0);
     s->logits_len = -1;
+    s->seed = seed;
     s->draws = 0;
 }
 
@@ -106,7 +107,6 @@ Drafter drafter_model_build(const char *path, const ModelConfig *target_cfg, con
     s->t = target_build(&s->model, o->device, 128);
     s->sc = o->sampler;
     s->smp = sampler_build(&s->sc, c->vocab_size);
-    s->seed = o->seed;
     s->vocab = c->vocab_size;
     s->cached = mallocCheck(sizeof(int) * (size_t)c->seq_len);
     s->logits = mallocCheck(sizeof(float) * (size_t)c->vocab_size);

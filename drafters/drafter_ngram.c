@@ -105,7 +105,7 @@ static void ngram_observe(void *st, const int *ctx, int ctx_len, int n_accepted,
 
 static float ngram_next_entropy(void *st, const int *ctx, int ctx_len) { return -1.0f; }
 
-static void ngram_reset(void *st) {
+static void ngram_reset(void *st, uint64_t seed) {
     NGramDrafter *d = st;
     ngram_storage_reset(d->store);
     d->n_seen = 0;

@@ -14,7 +14,6 @@ typedef struct {
     int stop_if_unknown;   /* ngram: stop drafting at a context the storage has never seen */
     const char *device;    /* model drafter: "cpu" or "cuda" */
     SamplerConfig sampler; /* model drafter: q is processed like p */
-    uint64_t seed;         /* model drafter: its draws use RNG_STREAM_DRAFTER */
 } DrafterOptions;
 
 /* Drafter from a spec string. Returns 0 for "none" (d->ops == NULL). fatal() on an unknown spec or

@@ -185,7 +185,6 @@ int cmd_generate(int argc, char **argv) {
         Drafter d;
         dopt.device = device;
         dopt.sampler = gs.sampler;
-        dopt.seed = gs.seed;
         if (!strcmp(decoder, "spec")) drafter_from_spec(&d, drafter_spec, c, &dopt);
         Streamer st = {tok, NULL, 0, 0, 0};
         if (!json) {

@@ -58,7 +58,7 @@ void speculative_generate(Target *t, Drafter *d, const int *prompt, int n_prompt
     int n = n_prompt, generated = 0;
     long round = 0;
 
-    d->ops->reset(d->st);
+    d->ops->reset(d->st, g->seed);
     double t0 = now_seconds();
     t->truncate(t, 0);
     if (n_prompt > 1) t->forward(t, prompt, n_prompt - 1, 0, NULL, 0);

@@ -76,7 +76,7 @@ static void test_empty_store(void) {
             const int fives[] = {5, 5, 5, 5};
             EXPECT(k == 4 && same(out, fives, 4), "no stop: 5 is the only token seen");
         }
-        d.ops->reset(d.st);
+        d.ops->reset(d.st, 0);
         EXPECT(propose(&d, NULL, 0, 4, out) == 0, "stop %d: empty again after reset", stop);
         d.ops->free(d.st);
     }
@@ -96,7 +96,7 @@ static void test_ingest_once(void) {
     EXPECT(propose(&d, c127, 2, 1, out) == 1 && out[0] == 3, "3 x2 ties 7 x2, got %d", out[0]);
     propose(&d, c127, 11, 1, out);
     EXPECT(propose(&d, c127, 2, 1, out) == 1 && out[0] == 7, "7 x3 leads, got %d", out[0]);
-    d.ops->reset(d.st);
+    d.ops->reset(d.st, 0);
     EXPECT(propose(&d, c127, 2, 1, out) == 0, "reset: only (1) -> 2 is known, (1 2) is not");
     d.ops->free(d.st);
 }

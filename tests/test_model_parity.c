@@ -37,6 +37,7 @@ static int *json_ids(const cJSON *arr, int *n) {
     return ids;
 }
 
+/* The .f32 fixtures are little-endian, like every host this builds for. */
 static float *read_f32(const char *name, int count) {
     char path[4096];
     snprintf(path, sizeof path, "%s/%s", FIXTURES, name);

@@ -14,7 +14,7 @@ static int same_tokens(const GenResult *a, const GenResult *b) {
 
 static void spec(Target *t, const ModelConfig *cfg, const char *spec_str, const int *prompt, int np, const GenConfig *g,
                  GenResult *r, int stop_if_unknown) {
-    DrafterOptions o = {.filler_top_k = 0, .stop_if_unknown = stop_if_unknown, .device = "cpu", .sampler = g->sampler, .seed = g->seed};
+    DrafterOptions o = {.filler_top_k = 0, .stop_if_unknown = stop_if_unknown, .device = "cpu", .sampler = g->sampler};
     Drafter d;
     drafter_from_spec(&d, spec_str, cfg, &o);
     speculative_generate(t, &d, prompt, np, g, r);

@@ -31,7 +31,7 @@ int main(void) {
                 gs.use_egag = variant == 2;
                 gs.gamma_min = 1;
                 gs.gamma_max = 8;
-                DrafterOptions o = {.filler_top_k = 2, .device = "cpu", .sampler = g.sampler, .seed = 1};
+                DrafterOptions o = {.filler_top_k = 2, .device = "cpu", .sampler = g.sampler};
                 Drafter d;
                 drafter_from_spec(&d, drafters[di], &m.cfg, &o);
                 GenResult sp;

@@ -89,11 +89,10 @@ static Outcome run_config(Target *t, const ModelConfig *cfg, const char *drafter
     g.gamma = 3;
     g.skip_sample_adjustment = skip;
     DrafterOptions o = {.filler_top_k = 0, .device = "cpu", .sampler = sc};
+    Drafter d; /* one drafter for all samples: speculative_generate() reseeds it from g.seed */
+    drafter_from_spec(&d, drafter_spec, cfg, &o);
     for (int s = 0; s < n_samples; s++) {
         g.seed = 1000003u * (uint64_t)s + 17;
-        o.seed = g.seed;
-        Drafter d;
-        drafter_from_spec(&d, drafter_spec, cfg, &o);
         GenResult r;
         speculative_generate(t, &d, prompt, np, &g, &r);
         CHECK(r.n_tokens >= 2 || r.stopped_at_eos, "fewer than 2 tokens");
@@ -110,8 +109,8 @@ static Outcome run_config(Target *t, const ModelConfig *cfg, const char *drafter
         ea_sum += r.expected_acceptance_sum;
         ea_n += r.expected_acceptance_n;
         gen_result_free(&r);
-        drafter_free(&d);
     }
+    drafter_free(&d);
     Outcome out = {0};
     for (int c = 0; c <= nc; c++) {
         double e = n_samples * (c < nc ? cat[c].prob : other);
