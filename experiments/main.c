@@ -12,7 +12,13 @@ typedef struct {
 } Command;
 
 static const Command COMMANDS[] = {
-    {"generate", cmd_generate, "generate text with a target, optionally speculative or beam search"},
+    {"generate", cmd_generate, "generate text with a target: autoregressive, speculative or beam search"},
+    {"tokenize", cmd_tokenize, "text on stdin to ids (or ids to text with --decode)"},
+    {"run", cmd_run, "run an experiment grid from a JSON config into a results file"},
+    {"plot", cmd_plot, "regenerate every figure of a results file with gnuplot"},
+    {"merge", cmd_merge, "join the results files of --shard runs"},
+    {"bench", cmd_bench, "decode latency, bandwidth, verification cost T(k)/T(1), draft cost ratio"},
+    {"synth", cmd_synth, "write a random-weight checkpoint of a real model shape"},
 };
 
 int main(int argc, char **argv) {

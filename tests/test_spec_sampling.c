@@ -135,6 +135,11 @@ int main(void) {
     Target *t = target_cpu_build(&m, 128);
     int *full, nfull = test_humaneval_prompt(0, &full);
     int np = nfull < 8 ? nfull : 8; /* "from typing import List ..." cut short: a spread-out next token */
+    /* For the n-gram drafter, a prompt that repeats itself, so that its drafts have real mass under p:
+     * [BOS] t1..t5 t1..t3, where the store predicts t4 t5 next. */
+    int repeat[9];
+    memcpy(repeat, full, 6 * sizeof(int));
+    memcpy(repeat + 6, full + 1, 3 * sizeof(int));
     int n = test_sanitized() ? 1500 : 10000;
 
     struct {
@@ -153,11 +158,14 @@ int main(void) {
         sc.temperature = configs[i].temperature;
         sc.top_k = configs[i].top_k;
         sc.top_p = configs[i].top_p;
-        Outcome o = run_config(t, &m.cfg, configs[i].drafter, sc, 0, full, np, n);
+        int is_ngram = !strncmp(configs[i].drafter, "ngram", 5);
+        Outcome o = run_config(t, &m.cfg, configs[i].drafter, sc, 0, is_ngram ? repeat : full, is_ngram ? 9 : np, n);
         printf("%-24s T=%.1f top_k=%d top_p=%.2f: chi2 %.1f (df %d, critical %.1f); position-1 acceptance %.4f vs "
                "analytic %.4f (se %.4f)\n", configs[i].drafter, sc.temperature, sc.top_k, sc.top_p, o.chi2, o.df, o.crit,
                o.alpha1, o.expected1, o.se);
         EXPECT(o.chi2 < o.crit, "%s: speculative sampling does not follow the target distribution", configs[i].drafter);
+        EXPECT(o.expected1 > 0.05, "%s: the drafts should have real mass under p (analytic acceptance %.4f)",
+               configs[i].drafter, o.expected1);
         EXPECT(fabs(o.alpha1 - o.expected1) < 4 * o.se + 1e-9, "%s: acceptance %.4f differs from sum min(p, q) = %.4f",
                configs[i].drafter, o.alpha1, o.expected1);
     }
