@@ -188,7 +188,12 @@ int cmd_generate(int argc, char **argv) {
         if (!strcmp(decoder, "spec")) drafter_from_spec(&d, drafter_spec, c, &dopt);
         Streamer st = {tok, NULL, 0, 0, 0};
         if (!json) {
-            stream_tokens(&st, prompt, n_prompt);
+            /* the prompt as the user wrote it (ids are not echoed); then only the new text */
+            if (prompt_text) fputs(prompt_text, stdout);
+            st.ids = mallocCheck(sizeof(int) * (size_t)(st.cap = n_prompt + 64));
+            memcpy(st.ids, prompt, sizeof(int) * (size_t)n_prompt);
+            st.n = n_prompt;
+            free(tok->decode(tok, prompt, n_prompt, &st.printed));
             gs.on_tokens = stream_tokens;
             gs.user = &st;
         }
