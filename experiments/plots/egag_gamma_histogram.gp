@@ -1,0 +1,14 @@
+# EGAG: how often each γ was chosen, as a fraction of rounds, per drafter and EGAG setting.
+# Set by specdec plot: dat (a table: gamma, then one column per series, with a header row),
+# n_series, plot_title.
+set title plot_title
+set xlabel 'chosen γ (tokens per round)'
+set ylabel 'fraction of rounds'
+set yrange [0:*]
+set key below maxrows 4
+set grid ytics
+set style data histograms
+set style histogram clustered gap 1
+set style fill solid 0.8 border -1
+set boxwidth 0.9
+plot for [i=2:n_series+1] dat using i:xtic(1) title columnheader(i)
