@@ -5,6 +5,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/install-deps.sh
 jobs=$(nproc)
+[ -x /usr/local/cuda/bin/nvcc ] && export PATH="/usr/local/cuda/bin:$PATH"  # CI compiles the CUDA sources too
 for preset in release asan; do
   echo "== $preset build =="
   cmake --preset "$preset" >/dev/null
