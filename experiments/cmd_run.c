@@ -29,7 +29,7 @@ static const char *USAGE =
     "       specdec run --summary-only RESULTS.jsonl\n"
     "  --out FILE      results file (default results/<name>.jsonl, or results/<name>.shard-I-of-N.jsonl)\n"
     "  --resume        continue FILE: skip the runs it holds, drop an incomplete last line\n"
-    "  --shard I/N     run groups g with g %% N == I (0 <= I < N); join the files with specdec merge\n"
+    "  --shard I/N     run groups g with g % N == I (0 <= I < N); join the files with specdec merge\n"
     "  --device        cpu or cuda (default: the config's \"device\", else cuda when available)\n"
     "  --plot          then run specdec plot on FILE (figures in <FILE's folder>/plots/<name>)\n";
 
