@@ -1,0 +1,455 @@
+/* The GPU decoding loops. One round of speculative decoding with a model drafter on the device:
+ *
+ *   head   the drafter scores the context tokens it has not seen (1, or 2 after an all-accepted
+ *          round); a replayed forward graph
+ *   tail   gamma draft steps (sample, feed back, forward), one CUDA graph per gamma
+ *   verify the target's forward over [last token, drafts], the processors, the acceptance test and
+ *          the residual or bonus draw, one CUDA graph per row count
+ *   read   one copy of the RoundResult back, the round's only synchronisation
+ *
+ * Host drafters (n-gram, lookup, or a model drafter on the CPU) propose on the host; their drafts
+ * go to the device with the round's inputs and the verify graph does the rest. The autoregressive
+ * loop is the verify graph with no drafts.
+ *
+ * Invariants between rounds, as in decode_spec.c: ctx[0..n) is the text; the target's cache holds
+ * [0, n - 1) and its device input is (pos n - 1, token ctx[n - 1]); hist on the device mirrors ctx.
+ * The device drafter's cache holds [0, dlen), dlen < n. */
+#include <math.h>
+#include <string.h>
+
+#include "cuda_target.h"
+extern "C" {
+#include "decode_util.h"
+#include "drafters.h"
+#include "egag.h"
+#include "rng.h"
+#include "spec_cuda.h"
+}
+
+/* The loop's device buffers and graphs, kept with the target so that later generations reuse
+ * them: nothing is allocated or captured inside a generation after its first rounds. */
+typedef struct {
+    int vocab;
+    void *mem;                 /* the one device allocation below is carved from */
+    LoopState *st;
+    RoundResult *res;
+    int *hist;                 /* (seq_len) */
+    float *P;                  /* (GAMMA_MAX_LIMIT + 1, vocab) */
+    float *Q;                  /* (GAMMA_MAX_LIMIT, vocab) */
+    int *argmax;               /* (GAMMA_MAX_LIMIT + 1) */
+    float *entropy;            /* (GAMMA_MAX_LIMIT + 1) */
+    Candidates *cand;          /* (GAMMA_MAX_LIMIT + 1) */
+    /* pinned host mirrors and staging */
+    LoopState *h_st;
+    RoundResult *h_res;
+    Candidates *h_cand;        /* (GAMMA_MAX_LIMIT + 1) */
+    cudaGraphExec_t verify[GAMMA_MAX_LIMIT + 2]; /* by row count */
+    cudaGraphExec_t tail[GAMMA_MAX_LIMIT + 1];   /* by gamma, for tail_drafter */
+    CudaTarget *tail_drafter;
+    cudaEvent_t ev_start, ev_mid, ev_end;
+} CudaLoop;
+
+static void loop_free(void *p) {
+    CudaLoop *lp = (CudaLoop *)p;
+    for (int i = 0; i <= GAMMA_MAX_LIMIT + 1; i++)
+        if (lp->verify[i]) cudaCheck(cudaGraphExecDestroy(lp->verify[i]));
+    for (int i = 0; i <= GAMMA_MAX_LIMIT; i++)
+        if (lp->tail[i]) cudaCheck(cudaGraphExecDestroy(lp->tail[i]));
+    cudaCheck(cudaEventDestroy(lp->ev_start));
+    cudaCheck(cudaEventDestroy(lp->ev_mid));
+    cudaCheck(cudaEventDestroy(lp->ev_end));
+    cudaCheck(cudaFree(lp->mem));
+    cudaCheck(cudaFreeHost(lp->h_st));
+    cudaCheck(cudaFreeHost(lp->h_res));
+    cudaCheck(cudaFreeHost(lp->h_cand));
+    free(lp);
+}
+
+static CudaLoop *loop_of(CudaTarget *ct) {
+    if (ct->loop) return (CudaLoop *)ct->loop;
+    CudaLoop *lp = (CudaLoop *)callocCheck(1, sizeof *lp);
+    size_t V = ct->cfg.vocab_size, R = GAMMA_MAX_LIMIT + 1;
+    size_t sizes[8] = {sizeof(LoopState), sizeof(RoundResult), ct->cfg.seq_len * sizeof(int), R * V * sizeof(float),
+                       (R - 1) * V * sizeof(float), R * sizeof(int), R * sizeof(float), R * sizeof(Candidates)};
+    size_t off[8], total = 0;
+    for (int i = 0; i < 8; i++) {
+        off[i] = total;
+        total += (sizes[i] + 255) & ~(size_t)255;
+    }
+    char *m;
+    cudaCheck(cudaMalloc((void **)&m, total));
+    cudaCheck(cudaMemset(m, 0, total));
+    lp->mem = m;
+    lp->st = (LoopState *)(m + off[0]);
+    lp->res = (RoundResult *)(m + off[1]);
+    lp->hist = (int *)(m + off[2]);
+    lp->P = (float *)(m + off[3]);
+    lp->Q = (float *)(m + off[4]);
+    lp->argmax = (int *)(m + off[5]);
+    lp->entropy = (float *)(m + off[6]);
+    lp->cand = (Candidates *)(m + off[7]);
+    lp->vocab = (int)V;
+    cudaCheck(cudaMallocHost((void **)&lp->h_st, sizeof(LoopState)));
+    cudaCheck(cudaMallocHost((void **)&lp->h_res, sizeof(RoundResult)));
+    cudaCheck(cudaMallocHost((void **)&lp->h_cand, R * sizeof(Candidates)));
+    cudaCheck(cudaEventCreate(&lp->ev_start));
+    cudaCheck(cudaEventCreate(&lp->ev_mid));
+    cudaCheck(cudaEventCreate(&lp->ev_end));
+    ct->loop = lp;
+    ct->loop_free = loop_free;
+    return lp;
+}
+
+static VerifyArgs verify_args(CudaLoop *lp, CudaTarget *ct, CudaTarget *dct) {
+    VerifyArgs a;
+    memset(&a, 0, sizeof a);
+    a.st = lp->st;
+    a.res = lp->res;
+    a.vocab = lp->vocab;
+    a.hist = lp->hist;
+    a.tokens = ct->tokens;
+    a.pos = ct->pos;
+    a.logits = ct->logits;
+    a.P = lp->P;
+    a.argmax = lp->argmax;
+    a.entropy = lp->entropy;
+    a.cand = lp->cand;
+    a.Q = lp->Q;
+    if (dct) {
+        a.d_logits = dct->logits;
+        a.d_tokens = dct->tokens;
+        a.d_pos = dct->pos;
+    }
+    return a;
+}
+
+static DevSampler dev_sampler(const SamplerConfig *c) {
+    DevSampler s;
+    s.temperature = c->temperature;
+    s.top_p = c->top_p;
+    s.penalty = c->repetition_penalty;
+    s.top_k = c->top_k;
+    s.window = c->repetition_window;
+    s.greedy = sampler_is_greedy(c);
+    return s;
+}
+
+/* Replays (capturing on first use) the target forward of `rows` rows plus the verification. */
+static void run_verify(CudaLoop *lp, CudaTarget *ct, int rows) {
+    if (!lp->verify[rows]) {
+        VerifyArgs a = verify_args(lp, ct, NULL);
+        cudaGraph_t g;
+        cudaCheck(cudaStreamBeginCapture(ct->stream, cudaStreamCaptureModeThreadLocal));
+        cuda_forward_enqueue(ct, rows, rows, 0);
+        launch_verify(&a, rows, ct->stream);
+        cudaCheck(cudaStreamEndCapture(ct->stream, &g));
+        cudaCheck(cudaGraphInstantiate(&lp->verify[rows], g, 0));
+        cudaCheck(cudaGraphDestroy(g));
+    }
+    cudaCheck(cudaGraphLaunch(lp->verify[rows], ct->stream));
+}
+
+/* Replays (capturing on first use) gamma draft steps of the device drafter dct. */
+static void run_tail(CudaLoop *lp, CudaTarget *ct, CudaTarget *dct, int gamma) {
+    if (lp->tail_drafter != dct) {
+        for (int i = 0; i <= GAMMA_MAX_LIMIT; i++)
+            if (lp->tail[i]) {
+                cudaCheck(cudaGraphExecDestroy(lp->tail[i]));
+                lp->tail[i] = NULL;
+            }
+        lp->tail_drafter = dct;
+    }
+    if (!lp->tail[gamma]) {
+        VerifyArgs a = verify_args(lp, ct, dct);
+        cudaGraph_t g;
+        cudaCheck(cudaStreamBeginCapture(ct->stream, cudaStreamCaptureModeThreadLocal));
+        for (int i = 0; i < gamma; i++) {
+            launch_draft_step(&a, i, ct->stream);
+            if (i + 1 < gamma) cuda_forward_enqueue(dct, 1, 1, 0);
+        }
+        cudaCheck(cudaStreamEndCapture(ct->stream, &g));
+        cudaCheck(cudaGraphInstantiate(&lp->tail[gamma], g, 0));
+        cudaCheck(cudaGraphDestroy(g));
+    }
+    cudaCheck(cudaGraphLaunch(lp->tail[gamma], ct->stream));
+}
+
+/* Writes a forward input (position, then tokens) to a target's device buffers in one async copy,
+ * staged in that target's pinned buffer: the round's synchronisation comes before its next use. */
+static void put_input(CudaTarget *ct, int pos, const int *tokens, int n) {
+    CHECK(n >= 1 && n <= ct->max_batch, "input of %d rows", n);
+    ct->h_io[0] = pos;
+    memcpy(ct->h_io + 1, tokens, sizeof(int) * (size_t)n);
+    cudaCheck(cudaMemcpyAsync(ct->pos, ct->h_io, sizeof(int) * (size_t)(n + 1), cudaMemcpyHostToDevice, ct->stream));
+}
+
+/* Settings and counters of a new generation, and the prompt as the device's history. */
+static void loop_begin(CudaLoop *lp, CudaTarget *ct, const GenConfig *g, const Drafter *d, const ModelConfig *dcfg,
+                       const int *prompt, int n_prompt) {
+    LoopState *s = lp->h_st;
+    memset(s, 0, sizeof *s);
+    s->target = dev_sampler(&g->sampler);
+    /* the model drafter samples with the run's sampler (DrafterOptions.sampler, as every caller sets
+     * it) and draws from the run's seed (reset()) */
+    s->drafter = s->target;
+    s->seed = g->seed;
+    s->drafter_seed = g->seed;
+    s->skip_sample_adjustment = g->skip_sample_adjustment;
+    int greedy = s->target.greedy, model = d && d->is_model;
+    s->want_entropy = d && g->use_egag && !model;
+    s->want_candidates = d && !model && !greedy;
+    s->has_q = model && !greedy;
+    if (dcfg) {
+        s->n_drafter_eos = dcfg->n_eos;
+        memcpy(s->drafter_eos, dcfg->eos_ids, sizeof(int) * (size_t)dcfg->n_eos);
+    }
+    cudaCheck(cudaMemcpyAsync(lp->st, s, sizeof *s, cudaMemcpyHostToDevice, ct->stream));
+    cudaCheck(cudaMemcpyAsync(lp->hist, prompt, sizeof(int) * (size_t)n_prompt, cudaMemcpyHostToDevice, ct->stream));
+    cudaCheck(cudaStreamSynchronize(ct->stream)); /* prompt is pageable memory the caller owns */
+}
+
+static void read_result(CudaLoop *lp, CudaTarget *ct, int n_cand_rows) {
+    cudaCheck(cudaMemcpyAsync(lp->h_res, lp->res, sizeof(RoundResult), cudaMemcpyDeviceToHost, ct->stream));
+    if (n_cand_rows)
+        cudaCheck(cudaMemcpyAsync(lp->h_cand, lp->cand, sizeof(Candidates) * (size_t)n_cand_rows, cudaMemcpyDeviceToHost,
+                                  ct->stream));
+    cudaCheck(cudaStreamSynchronize(ct->stream));
+}
+
+static double elapsed_s(cudaEvent_t a, cudaEvent_t b) {
+    float ms;
+    cudaCheck(cudaEventElapsedTime(&ms, a, b));
+    return 1e-3 * ms;
+}
+
+void autoregressive_generate_cuda(Target *t, const int *prompt, int n_prompt, const GenConfig *g, GenResult *r) {
+    CudaTarget *ct = cuda_target_of(t);
+    const ModelConfig *c = t->cfg;
+    int budget = new_token_budget(c, n_prompt, g->max_new_tokens);
+    memset(r, 0, sizeof *r);
+    r->tokens = (int *)mallocCheck(sizeof(int) * (size_t)(budget + 1));
+    CudaLoop *lp = loop_of(ct);
+    loop_begin(lp, ct, g, NULL, NULL, prompt, n_prompt);
+
+    double t0 = now_seconds();
+    t->truncate(t, 0);
+    if (n_prompt > 1) t->forward(t, prompt, n_prompt - 1, 0, NULL, 0);
+    double t1 = now_seconds();
+    r->prefill_s = t1 - t0;
+    put_input(ct, n_prompt - 1, &prompt[n_prompt - 1], 1);
+    cudaCheck(cudaStreamSynchronize(ct->stream)); /* the staging buffer is free for the rounds */
+    int steps = 0;
+    while (steps < budget) {
+        double ts = now_seconds();
+        run_verify(lp, ct, 1);
+        read_result(lp, ct, 0);
+        r->target_s += now_seconds() - ts;
+        r->target_calls++;
+        r->verify_calls++;
+        steps++;
+        emit_tokens(r, c, g, &lp->h_res->next_token, 1);
+        if (r->stopped_at_eos) break;
+    }
+    r->decode_s = now_seconds() - t1;
+    t->len = n_prompt - 1 + steps;
+}
+
+/* The CPU loop's trace line (decode_spec.c), from a RoundResult. */
+static void trace_round(FILE *f, long round, int gamma, const RoundResult *vr, float entropy, double drafter_s,
+                        double target_s) {
+    int proposed = vr->n_drafted;
+    fprintf(f, "{\"round\":%ld,\"gamma\":%d,\"proposed\":%d,\"accepted\":%d,\"next_token\":%d,", round, gamma, proposed,
+            vr->n_accepted, vr->next_token);
+    if (entropy >= 0) fprintf(f, "\"entropy\":%.6g,", entropy);
+    else fprintf(f, "\"entropy\":null,");
+    int reached = vr->n_accepted < proposed ? vr->n_accepted + 1 : proposed;
+    fprintf(f, "\"p_draft\":[");
+    for (int i = 0; i < reached; i++) fprintf(f, "%s%.6g", i ? "," : "", vr->p_draft[i]);
+    fprintf(f, "],\"q_draft\":[");
+    for (int i = 0; i < reached; i++) fprintf(f, "%s%.6g", i ? "," : "", vr->q_draft[i]);
+    fprintf(f, "],\"drafter_ms\":%.4f,\"drafter_ms_per_token\":%.4f,\"target_ms\":%.4f}\n", drafter_s * 1e3,
+            proposed ? drafter_s * 1e3 / proposed : 0.0, target_s * 1e3);
+}
+
+/* The target's processed rows 0..n_rows-1 as observe() expects them, rebuilt sparsely on the host:
+ * one-hot at the tokens the target chose (greedy), or its top candidates (sampling). Only the
+ * entries set here are nonzero; unset_rows() clears them again. */
+static void set_rows(float *p, int V, const int *chosen, const Candidates *cand, int n_rows) {
+    for (int i = 0; i < n_rows; i++) {
+        if (!cand) {
+            p[(size_t)i * V + chosen[i]] = 1.0f;
+            continue;
+        }
+        for (int j = 0; j < FILLER_MAX && cand[i].id[j] >= 0; j++) p[(size_t)i * V + cand[i].id[j]] = cand[i].p[j];
+    }
+}
+
+static void unset_rows(float *p, int V, const int *chosen, const Candidates *cand, int n_rows) {
+    for (int i = 0; i < n_rows; i++) {
+        if (!cand) {
+            p[(size_t)i * V + chosen[i]] = 0.0f;
+            continue;
+        }
+        for (int j = 0; j < FILLER_MAX && cand[i].id[j] >= 0; j++) p[(size_t)i * V + cand[i].id[j]] = 0.0f;
+    }
+}
+
+void speculative_generate_cuda(Target *t, Drafter *d, const int *prompt, int n_prompt, const GenConfig *g, GenResult *r) {
+    CudaTarget *ct = cuda_target_of(t);
+    const ModelConfig *c = t->cfg;
+    int V = c->vocab_size, budget = new_token_budget(c, n_prompt, g->max_new_tokens);
+    int gmax = g->use_egag ? g->gamma_max : g->gamma;
+    CHECK(gmax >= 1 && gmax <= GAMMA_MAX_LIMIT, "gamma %d", gmax);
+    memset(r, 0, sizeof *r);
+    r->tokens = (int *)mallocCheck(sizeof(int) * (size_t)(budget + 1));
+    int *ctx = (int *)mallocCheck(sizeof(int) * (size_t)(n_prompt + budget + gmax + 2));
+    memcpy(ctx, prompt, sizeof(int) * (size_t)n_prompt);
+    int greedy = sampler_is_greedy(&g->sampler);
+
+    Target *dt = d->is_model ? drafter_model_target(d) : NULL;
+    CudaTarget *dct = dt && !strcmp(dt->backend, "cuda") ? cuda_target_of(dt) : NULL;
+    /* host drafters: their q rows (a model drafter on the CPU) and the target rows observe() reads */
+    float *q_host = d->is_model && !dct ? (float *)mallocCheck(sizeof(float) * (size_t)gmax * V) : NULL;
+    float *p_rows = dct ? NULL : (float *)callocCheck((size_t)(gmax + 1) * V, sizeof(float));
+    CudaLoop *lp = loop_of(ct);
+    loop_begin(lp, ct, g, d, dt ? dt->cfg : NULL, prompt, n_prompt);
+    EgagState egag;
+    egag_init(&egag, g->gamma_min, g->gamma_max, g->egag_beta);
+    float last_target_entropy = -1.0f;
+    cudaStream_t drafter_stream = dct ? dct->stream : NULL;
+
+    d->ops->reset(d->st, g->seed);
+    double t0 = now_seconds();
+    t->truncate(t, 0);
+    if (n_prompt > 1) t->forward(t, prompt, n_prompt - 1, 0, NULL, 0);
+    double t1 = now_seconds();
+    r->prefill_s = t1 - t0;
+    int dlen = 0; /* the device drafter's cached positions */
+    if (dct) {
+        /* the drafter's prompt, counted as drafter time as the CPU drafter's first sync does */
+        if (n_prompt > 1) dt->forward(dt, prompt, n_prompt - 1, 0, NULL, 0);
+        dlen = n_prompt - 1;
+        r->drafter_s += now_seconds() - t1;
+        cuda_target_set_stream(dct, ct->stream);
+    }
+    put_input(ct, n_prompt - 1, &prompt[n_prompt - 1], 1);
+    cudaCheck(cudaStreamSynchronize(ct->stream)); /* the staging buffer is free for the rounds */
+
+    int n = n_prompt, generated = 0;
+    long round = 0;
+    while (generated < budget && !r->stopped_at_eos) {
+        int remaining = budget - generated;
+        float entropy = -1.0f;
+        int gamma = g->gamma, headed = 0;
+        double drafter_host = 0.0; /* a host drafter's propose time */
+        cudaCheck(cudaEventRecord(lp->ev_start, ct->stream));
+        if (g->use_egag) {
+            if (dct) {
+                put_input(dct, dlen, ctx + dlen, n - dlen);
+                cuda_forward_enqueue(dct, n - dlen, 1, 1);
+                VerifyArgs a = verify_args(lp, ct, dct);
+                launch_drafter_entropy(&a, ct->stream);
+                read_result(lp, ct, 0);
+                entropy = lp->h_res->drafter_entropy;
+                dlen = n;
+                headed = 1;
+            } else {
+                double te = now_seconds();
+                entropy = d->ops->next_entropy(d->st, ctx, n);
+                r->drafter_s += now_seconds() - te;
+            }
+            if (entropy < 0) entropy = last_target_entropy;
+            gamma = entropy >= 0 ? egag_next_gamma(&egag, entropy, V) : (int)lrintf(egag.g);
+        }
+        if (g->first_target && round == 0) gamma = 0;
+        if (gamma > remaining - 1) gamma = remaining - 1;
+        if (entropy >= 0) {
+            r->entropy_sum += entropy;
+            r->entropy_n++;
+        }
+
+        int rows;
+        if (dct) {
+            if (gamma > 0) {
+                if (!headed) {
+                    put_input(dct, dlen, ctx + dlen, n - dlen);
+                    cuda_forward_enqueue(dct, n - dlen, 1, 1);
+                }
+                run_tail(lp, ct, dct, gamma);
+            }
+            rows = gamma + 1;
+        } else {
+            double td = now_seconds();
+            int k = gamma > 0 ? d->ops->propose(d->st, ctx, n, gamma, ctx + n, q_host) : 0;
+            drafter_host += now_seconds() - td;
+            CHECK(k >= 0 && k <= gamma, "drafter %s proposed %d of %d", d->ops->name, k, gamma);
+            put_input(ct, n - 1, ctx + n - 1, k + 1);
+            lp->h_st->n_drafted = k;
+            cudaCheck(cudaMemcpyAsync(&lp->st->n_drafted, &lp->h_st->n_drafted, sizeof(int), cudaMemcpyHostToDevice,
+                                      ct->stream));
+            if (q_host && k > 0)
+                cudaCheck(cudaMemcpyAsync(lp->Q, q_host, sizeof(float) * (size_t)k * V, cudaMemcpyHostToDevice, ct->stream));
+            rows = k + 1;
+        }
+        cudaCheck(cudaEventRecord(lp->ev_mid, ct->stream));
+        run_verify(lp, ct, rows);
+        cudaCheck(cudaEventRecord(lp->ev_end, ct->stream));
+        read_result(lp, ct, lp->h_st->want_candidates ? rows : 0);
+
+        const RoundResult *vr = lp->h_res;
+        int k = vr->n_drafted, acc = vr->n_accepted;
+        double drafter_round = dct ? elapsed_s(lp->ev_start, lp->ev_mid) : drafter_host;
+        double target_round = elapsed_s(lp->ev_mid, lp->ev_end);
+        r->drafter_s += drafter_round;
+        r->drafter_tokens += k;
+        r->target_s += target_round;
+        r->target_calls++;
+        r->verify_calls++;
+        if (k > 0) {
+            r->expected_acceptance_sum += vr->expected_acceptance;
+            r->expected_acceptance_n++;
+            if (entropy >= 0) {
+                int bin = (int)(entropy / logf((float)V) * ENTROPY_BINS);
+                bin = bin < 0 ? 0 : bin >= ENTROPY_BINS ? ENTROPY_BINS - 1 : bin;
+                r->entropy_bin_drafted[bin] += k;
+                r->entropy_bin_accepted[bin] += acc;
+            }
+        }
+        r->rounds++;
+        r->drafted += k;
+        r->accepted += acc;
+        r->gamma_hist[gamma]++;
+        for (int i = 0; i < k && i <= acc; i++) {
+            r->reached[i]++;
+            if (i < acc) r->accepted_at[i]++;
+        }
+        if (g->use_egag && !d->is_model) last_target_entropy = vr->target_entropy;
+        if (g->trace) trace_round(g->trace, round, gamma, vr, entropy, drafter_round, target_round);
+
+        memcpy(ctx + n, vr->tokens, sizeof(int) * (size_t)(acc + 1));
+        generated += emit_tokens(r, c, g, ctx + n, acc + 1);
+        /* the tail scored ctx[n - 1] (head) and drafts 1 .. gamma - 1; the accepted ones stay */
+        if (dct && gamma > 0) dlen = n + (acc < gamma - 1 ? acc : gamma - 1);
+        n += acc + 1;
+        if (!dct) {
+            const Candidates *cand = lp->h_st->want_candidates ? lp->h_cand : NULL;
+            double to = now_seconds();
+            set_rows(p_rows, V, ctx + n - (acc + 1), cand, acc + 1);
+            d->ops->observe(d->st, ctx, n, acc, p_rows, acc + 1);
+            unset_rows(p_rows, V, ctx + n - (acc + 1), cand, acc + 1);
+            r->drafter_s += now_seconds() - to;
+        }
+        round++;
+    }
+    r->decode_s = now_seconds() - t1;
+    t->len = n - 1;
+    if (dct) {
+        dt->len = dlen;
+        cuda_target_set_stream(dct, drafter_stream);
+    }
+    /* the drafter's host-side bookkeeping never saw the device rounds: start it afresh */
+    d->ops->reset(d->st, g->seed);
+    free(ctx);
+    free(q_host);
+    free(p_rows);
+}
