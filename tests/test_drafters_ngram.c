@@ -6,24 +6,13 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
 #include "check.h"
+#include "test_util.h"
 #include "drafters.h"
 #include "ngram_storage.h"
 #include "rng.h"
 
-static int failures = 0;
-#define EXPECT(cond, ...)                                          \
-    do {                                                           \
-        if (!(cond)) {                                             \
-            fprintf(stderr, "%s:%d: FAIL: ", __FILE__, __LINE__);  \
-            fprintf(stderr, __VA_ARGS__);                          \
-            fputc('\n', stderr);                                   \
-            failures++;                                            \
-        }                                                          \
-    } while (0)
 
 /* Fixed-seed draws from the harness's Philox stream (24-bit uniforms; every n here is small). */
 static uint64_t draws = 0;
@@ -300,31 +289,23 @@ static void test_long_context(void) {
 }
 
 /* A builder given bad parameters exits with status 2 (fatal), in a child process. */
-typedef void (*BuildFn)(void);
-static void bad_n1(void) { drafter_ngram_build(1, 10, 0, 0, 0); }
-static void bad_n_large(void) { drafter_ngram_build(NGRAM_MAX_N + 1, 10, 0, 0, 0); }
-static void bad_ngram1(void) { drafter_ngram_build(1, 10, 1, 0, 0); }
-static void bad_vocab(void) { drafter_ngram_build(3, 0, 0, 0, 0); }
-static void bad_filler(void) { drafter_ngram_build(3, 10, 0, -1, 0); }
-static void bad_filler_large(void) { drafter_ngram_build(3, 10, 0, 11, 0); }
-static void bad_lookup_order(void) { drafter_lookup_build(2, 3); }
-static void bad_lookup_min(void) { drafter_lookup_build(2, 0); }
+static void bad_n1(void *unused) { drafter_ngram_build(1, 10, 0, 0, 0); }
+static void bad_n_large(void *unused) { drafter_ngram_build(NGRAM_MAX_N + 1, 10, 0, 0, 0); }
+static void bad_ngram1(void *unused) { drafter_ngram_build(1, 10, 1, 0, 0); }
+static void bad_vocab(void *unused) { drafter_ngram_build(3, 0, 0, 0, 0); }
+static void bad_filler(void *unused) { drafter_ngram_build(3, 10, 0, -1, 0); }
+static void bad_filler_large(void *unused) { drafter_ngram_build(3, 10, 0, 11, 0); }
+static void bad_lookup_order(void *unused) { drafter_lookup_build(2, 3); }
+static void bad_lookup_min(void *unused) { drafter_lookup_build(2, 0); }
 
 static void test_bad_parameters(void) {
-    const BuildFn fns[] = {bad_n1, bad_n_large, bad_ngram1, bad_vocab, bad_filler, bad_filler_large,
-                           bad_lookup_order, bad_lookup_min};
+    void (*const fns[])(void *) = {bad_n1, bad_n_large, bad_ngram1, bad_vocab, bad_filler, bad_filler_large,
+                                   bad_lookup_order, bad_lookup_min};
     for (int i = 0; i < 8; i++) {
-        fflush(NULL);
-        pid_t pid = fork();
-        CHECK(pid >= 0, "fork failed");
-        if (pid == 0) {
-            if (!freopen("/dev/null", "w", stderr)) _exit(99);
-            fns[i]();
-            _exit(0);
-        }
-        int status = 0;
-        waitpid(pid, &status, 0);
-        EXPECT(WIFEXITED(status) && WEXITSTATUS(status) == 2, "bad parameters %d: status %d, want exit 2", i, status);
+        char buf[512];
+        int status = test_run_captured(fns[i], NULL, buf, sizeof buf);
+        EXPECT(status == 2 && strchr(buf, '\n') == buf + strlen(buf) - 1,
+               "bad parameters %d: status %d, want exit 2 and one line: %s", i, status, buf);
     }
 }
 
@@ -338,10 +319,5 @@ int main(void) {
     test_lookup_transformers();
     test_long_context();
     test_bad_parameters();
-    if (failures) {
-        fprintf(stderr, "test_drafters_ngram: %d failures\n", failures);
-        return 1;
-    }
-    printf("test_drafters_ngram: ok\n");
-    return 0;
+    return test_summary("test_drafters_ngram");
 }

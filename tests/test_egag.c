@@ -5,8 +5,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
 #include "egag.h"
 #include "sampler.h"
@@ -64,30 +62,22 @@ static void test_smoothing(void) {
                egag_next_gamma(&e, lnv, V) == 2, "beta 0 follows the raw gamma");
 }
 
+typedef struct {
+    int gamma_min, gamma_max;
+    float beta;
+} EgagArgs;
+
+static void init_egag(void *arg) {
+    EgagArgs *a = arg;
+    EgagState e;
+    egag_init(&e, a->gamma_min, a->gamma_max, a->beta);
+}
+
 static void expect_rejected(int gamma_min, int gamma_max, float beta, const char *want) {
-    int fds[2];
-    if (pipe(fds) != 0) {
-        perror("pipe");
-        exit(1);
-    }
-    fflush(NULL);
-    pid_t pid = fork();
-    if (pid == 0) {
-        dup2(fds[1], 2);
-        close(fds[0]);
-        EgagState e;
-        egag_init(&e, gamma_min, gamma_max, beta);
-        _exit(0);
-    }
-    close(fds[1]);
+    EgagArgs a = {gamma_min, gamma_max, beta};
     char buf[512];
-    ssize_t n, len = 0;
-    while ((n = read(fds[0], buf + len, sizeof(buf) - 1 - (size_t)len)) > 0) len += n;
-    buf[len] = '\0';
-    close(fds[0]);
-    int status = 0;
-    waitpid(pid, &status, 0);
-    EXPECT(WIFEXITED(status) && WEXITSTATUS(status) == 2, "'%s': exit status %d", want, status);
+    int status = test_run_captured(init_egag, &a, buf, sizeof buf);
+    EXPECT(status == 2, "'%s': exit status %d", want, status);
     EXPECT(strstr(buf, want) != NULL, "message '%s' lacks '%s'", buf, want);
 }
 

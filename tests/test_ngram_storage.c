@@ -5,19 +5,10 @@
 #include <string.h>
 
 #include "check.h"
+#include "test_util.h"
 #include "ngram_storage.h"
 #include "rng.h"
 
-static int failures = 0;
-#define EXPECT(cond, ...)                                          \
-    do {                                                           \
-        if (!(cond)) {                                             \
-            fprintf(stderr, "%s:%d: FAIL: ", __FILE__, __LINE__);  \
-            fprintf(stderr, __VA_ARGS__);                          \
-            fputc('\n', stderr);                                   \
-            failures++;                                            \
-        }                                                          \
-    } while (0)
 
 /* Fixed-seed draws from the harness's Philox stream (24-bit uniforms; every n here is small). */
 static uint64_t draws = 0;
@@ -203,10 +194,5 @@ int main(void) {
     test_hand_multi_level();
     test_hand_one_level();
     test_random_against_brute_force();
-    if (failures) {
-        fprintf(stderr, "test_ngram_storage: %d failures\n", failures);
-        return 1;
-    }
-    printf("test_ngram_storage: ok\n");
-    return 0;
+    return test_summary("test_ngram_storage");
 }

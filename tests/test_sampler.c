@@ -5,8 +5,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
 #include "rng.h"
 #include "sampler.h"
@@ -53,29 +51,13 @@ static void test_names(void) {
 }
 
 /* A bad value must exit with status 2 and one line naming the field, prefixed by `where`. */
+static void validate(void *arg) { sampler_config_validate(arg, "run.json: sampler"); }
+
 static void expect_rejected(SamplerConfig c, const char *want) {
-    int fds[2];
-    if (pipe(fds) != 0) {
-        perror("pipe");
-        exit(1);
-    }
-    fflush(NULL);
-    pid_t pid = fork();
-    if (pid == 0) {
-        dup2(fds[1], 2);
-        close(fds[0]);
-        sampler_config_validate(&c, "run.json: sampler");
-        _exit(0);
-    }
-    close(fds[1]);
     char buf[512];
-    ssize_t n, len = 0;
-    while ((n = read(fds[0], buf + len, sizeof(buf) - 1 - (size_t)len)) > 0) len += n;
-    buf[len] = '\0';
-    close(fds[0]);
-    int status = 0;
-    waitpid(pid, &status, 0);
-    EXPECT(WIFEXITED(status) && WEXITSTATUS(status) == 2, "'%s': exit status %d", want, status);
+    int status = test_run_captured(validate, &c, buf, sizeof buf);
+    size_t len = strlen(buf);
+    EXPECT(status == 2, "'%s': exit status %d", want, status);
     EXPECT(strstr(buf, want) != NULL, "message '%s' lacks '%s'", buf, want);
     EXPECT(strncmp(buf, "specdec: error: run.json: sampler: ", 35) == 0, "prefix of '%s'", buf);
     EXPECT(len > 0 && buf[len - 1] == '\n' && strchr(buf, '\n') == buf + len - 1, "one line: '%s'", buf);

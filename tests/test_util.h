@@ -7,6 +7,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "check.h"
 #include "model.h"
@@ -26,6 +28,31 @@ static int test_failures = 0;
 static inline int test_summary(const char *name) {
     printf("%s: %s (%d failure%s)\n", name, test_failures ? "FAILED" : "ok", test_failures, test_failures == 1 ? "" : "s");
     return test_failures ? 1 : 0;
+}
+
+/* Runs fn(arg) in a child process (where a fatal() may exit) and captures its stderr in buf.
+ * Returns the child's exit status, or -1 when it did not exit normally. */
+static inline int test_run_captured(void (*fn)(void *), void *arg, char *buf, size_t cap) {
+    int fds[2];
+    CHECK(pipe(fds) == 0, "pipe");
+    fflush(NULL);
+    pid_t pid = fork();
+    CHECK(pid >= 0, "fork");
+    if (pid == 0) {
+        dup2(fds[1], 2);
+        close(fds[0]);
+        fn(arg);
+        _exit(0);
+    }
+    close(fds[1]);
+    size_t len = 0;
+    ssize_t n;
+    while (len + 1 < cap && (n = read(fds[0], buf + len, cap - 1 - len)) > 0) len += (size_t)n;
+    buf[len] = '\0';
+    close(fds[0]);
+    int status = 0;
+    waitpid(pid, &status, 0);
+    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
 }
 
 /* Under the sanitizer preset (SPECDEC_SANITIZED=1) the heavy tests run a smaller sample: the
