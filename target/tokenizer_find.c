@@ -33,12 +33,18 @@ void tokenizer_find_for_model(const char *model_path, char *out, size_t out_size
     snprintf(out, out_size, "%s/tokenizer.bin", dir);
     if (is_file(out)) return;
     char pattern[4200];
-    snprintf(pattern, sizeof pattern, "%s/tok*.bin", dir);
-    glob_t g;
-    int found = glob(pattern, 0, NULL, &g) == 0 && g.gl_pathc > 0; /* sorted: the first name wins */
-    if (found) snprintf(out, out_size, "%s", g.gl_pathv[0]);
-    globfree(&g);
-    if (!found) fatal("%s: no tokenizer beside this llama2.c model (looked for %s/tokenizer.bin and %s); pass --tokenizer FILE", model_path, dir, pattern);
+    /* then tok*.bin, then a SentencePiece *.vocab (sorted: the first name wins) */
+    const char *patterns[] = {"tok*.bin", "*.vocab"};
+    for (int p = 0; p < 2; p++) {
+        snprintf(pattern, sizeof pattern, "%s/%s", dir, patterns[p]);
+        glob_t g;
+        int found = glob(pattern, 0, NULL, &g) == 0 && g.gl_pathc > 0;
+        if (found) snprintf(out, out_size, "%s", g.gl_pathv[0]);
+        globfree(&g);
+        if (found) return;
+    }
+    fatal("%s: no tokenizer beside this llama2.c model (looked for tokenizer.bin, tok*.bin and *.vocab in %s); pass "
+          "--tokenizer FILE", model_path, dir);
 }
 
 int tokenize_prompt(const Tokenizer *t, const char *text, size_t len, int bos_id, int add_bos, int **ids) {
