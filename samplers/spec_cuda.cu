@@ -1,8 +1,8 @@
 /* The GPU decoding loops. One round of speculative decoding with a model drafter on the device:
  *
- *   head   the drafter scores the context tokens it has not seen (1, or 2 after an all-accepted
- *          round); a replayed forward graph
- *   tail   gamma draft steps (sample, feed back, forward), one CUDA graph per gamma
+ *   draft  the drafter scores the context tokens it has not seen (1, or 2 after an all-accepted
+ *          round), then takes gamma draft steps (sample, feed back, forward): one CUDA graph per
+ *          (gamma, tokens to score), whose input the previous round's verification left in place
  *   verify the target's forward over [last token, drafts], the processors, the acceptance test and
  *          the residual or bonus draw, one CUDA graph per row count
  *   read   one copy of the RoundResult back, the round's only synchronisation
@@ -44,8 +44,8 @@ typedef struct {
     RoundResult *h_res;
     Candidates *h_cand;        /* (GAMMA_MAX_LIMIT + 1) */
     cudaGraphExec_t verify[GAMMA_MAX_LIMIT + 2]; /* by row count */
-    cudaGraphExec_t tail[GAMMA_MAX_LIMIT + 1];   /* by gamma, for tail_drafter */
-    CudaTarget *tail_drafter;
+    cudaGraphExec_t tail[GAMMA_MAX_LIMIT + 1][3]; /* by gamma and head rows (0: no head) */
+    unsigned long tail_drafter;  /* the id of the drafter the tail graphs were captured with */
     cudaEvent_t ev_start, ev_mid, ev_end;
 } CudaLoop;
 
@@ -54,7 +54,8 @@ static void loop_free(void *p) {
     for (int i = 0; i <= GAMMA_MAX_LIMIT + 1; i++)
         if (lp->verify[i]) cudaCheck(cudaGraphExecDestroy(lp->verify[i]));
     for (int i = 0; i <= GAMMA_MAX_LIMIT; i++)
-        if (lp->tail[i]) cudaCheck(cudaGraphExecDestroy(lp->tail[i]));
+        for (int h = 0; h < 3; h++)
+            if (lp->tail[i][h]) cudaCheck(cudaGraphExecDestroy(lp->tail[i][h]));
     cudaCheck(cudaEventDestroy(lp->ev_start));
     cudaCheck(cudaEventDestroy(lp->ev_mid));
     cudaCheck(cudaEventDestroy(lp->ev_end));
@@ -149,29 +150,33 @@ static void run_verify(CudaLoop *lp, CudaTarget *ct, int rows) {
     cudaCheck(cudaGraphLaunch(lp->verify[rows], ct->stream));
 }
 
-/* Replays (capturing on first use) gamma draft steps of the device drafter dct. */
-static void run_tail(CudaLoop *lp, CudaTarget *ct, CudaTarget *dct, int gamma) {
-    if (lp->tail_drafter != dct) {
+/* Replays (capturing on first use) the device drafter dct's head, a forward of the head_rows
+ * tokens it has not scored (0: none, EGAG ran it already), then its gamma draft steps. */
+static void run_tail(CudaLoop *lp, CudaTarget *ct, CudaTarget *dct, int gamma, int head_rows) {
+    if (lp->tail_drafter != dct->id) { /* an id, not the pointer: a new drafter may reuse the address */
         for (int i = 0; i <= GAMMA_MAX_LIMIT; i++)
-            if (lp->tail[i]) {
-                cudaCheck(cudaGraphExecDestroy(lp->tail[i]));
-                lp->tail[i] = NULL;
-            }
-        lp->tail_drafter = dct;
+            for (int h = 0; h < 3; h++)
+                if (lp->tail[i][h]) {
+                    cudaCheck(cudaGraphExecDestroy(lp->tail[i][h]));
+                    lp->tail[i][h] = NULL;
+                }
+        lp->tail_drafter = dct->id;
     }
-    if (!lp->tail[gamma]) {
+    cudaGraphExec_t *exec = &lp->tail[gamma][head_rows];
+    if (!*exec) {
         VerifyArgs a = verify_args(lp, ct, dct);
         cudaGraph_t g;
         cudaCheck(cudaStreamBeginCapture(ct->stream, cudaStreamCaptureModeThreadLocal));
+        if (head_rows) cuda_forward_enqueue(dct, head_rows, 1, 0);
         for (int i = 0; i < gamma; i++) {
             launch_draft_step(&a, i, ct->stream);
             if (i + 1 < gamma) cuda_forward_enqueue(dct, 1, 1, 0);
         }
         cudaCheck(cudaStreamEndCapture(ct->stream, &g));
-        cudaCheck(cudaGraphInstantiate(&lp->tail[gamma], g, 0));
+        cudaCheck(cudaGraphInstantiate(exec, g, 0));
         cudaCheck(cudaGraphDestroy(g));
     }
-    cudaCheck(cudaGraphLaunch(lp->tail[gamma], ct->stream));
+    cudaCheck(cudaGraphLaunch(*exec, ct->stream));
 }
 
 /* Writes a forward input (position, then tokens) to a target's device buffers in one async copy,
@@ -185,7 +190,7 @@ static void put_input(CudaTarget *ct, int pos, const int *tokens, int n) {
 
 /* Settings and counters of a new generation, and the prompt as the device's history. */
 static void loop_begin(CudaLoop *lp, CudaTarget *ct, const GenConfig *g, const Drafter *d, const ModelConfig *dcfg,
-                       const int *prompt, int n_prompt) {
+                       CudaTarget *dct, const int *prompt, int n_prompt) {
     LoopState *s = lp->h_st;
     memset(s, 0, sizeof *s);
     s->target = dev_sampler(&g->sampler);
@@ -203,6 +208,7 @@ static void loop_begin(CudaLoop *lp, CudaTarget *ct, const GenConfig *g, const D
         s->n_drafter_eos = dcfg->n_eos;
         memcpy(s->drafter_eos, dcfg->eos_ids, sizeof(int) * (size_t)dcfg->n_eos);
     }
+    s->drafter_io = dct ? dct->pos : NULL;
     cudaCheck(cudaMemcpyAsync(lp->st, s, sizeof *s, cudaMemcpyHostToDevice, ct->stream));
     cudaCheck(cudaMemcpyAsync(lp->hist, prompt, sizeof(int) * (size_t)n_prompt, cudaMemcpyHostToDevice, ct->stream));
     cudaCheck(cudaStreamSynchronize(ct->stream)); /* prompt is pageable memory the caller owns */
@@ -229,7 +235,7 @@ void autoregressive_generate_cuda(Target *t, const int *prompt, int n_prompt, co
     memset(r, 0, sizeof *r);
     r->tokens = (int *)mallocCheck(sizeof(int) * (size_t)(budget + 1));
     CudaLoop *lp = loop_of(ct);
-    loop_begin(lp, ct, g, NULL, NULL, prompt, n_prompt);
+    loop_begin(lp, ct, g, NULL, NULL, NULL, prompt, n_prompt);
 
     double t0 = now_seconds();
     t->truncate(t, 0);
@@ -312,7 +318,7 @@ void speculative_generate_cuda(Target *t, Drafter *d, const int *prompt, int n_p
     float *q_host = d->is_model && !dct ? (float *)mallocCheck(sizeof(float) * (size_t)gmax * V) : NULL;
     float *p_rows = dct ? NULL : (float *)callocCheck((size_t)(gmax + 1) * V, sizeof(float));
     CudaLoop *lp = loop_of(ct);
-    loop_begin(lp, ct, g, d, dt ? dt->cfg : NULL, prompt, n_prompt);
+    loop_begin(lp, ct, g, d, dt ? dt->cfg : NULL, dct, prompt, n_prompt);
     EgagState egag;
     egag_init(&egag, g->gamma_min, g->gamma_max, g->egag_beta);
     float last_target_entropy = -1.0f;
@@ -335,24 +341,24 @@ void speculative_generate_cuda(Target *t, Drafter *d, const int *prompt, int n_p
     put_input(ct, n_prompt - 1, &prompt[n_prompt - 1], 1);
     cudaCheck(cudaStreamSynchronize(ct->stream)); /* the staging buffer is free for the rounds */
 
-    int n = n_prompt, generated = 0;
+    int n = n_prompt, generated = 0, device_input = 0; /* device_input: verification set the drafter's input */
     long round = 0;
     while (generated < budget && !r->stopped_at_eos) {
         int remaining = budget - generated;
         float entropy = -1.0f;
-        int gamma = g->gamma, headed = 0;
+        int gamma = g->gamma, head = dct ? n - dlen : 0; /* tokens the device drafter has yet to score */
         double drafter_host = 0.0; /* a host drafter's propose time */
         cudaCheck(cudaEventRecord(lp->ev_start, ct->stream));
+        if (dct && head && !device_input) put_input(dct, dlen, ctx + dlen, head);
         if (g->use_egag) {
             if (dct) {
-                put_input(dct, dlen, ctx + dlen, n - dlen);
-                cuda_forward_enqueue(dct, n - dlen, 1, 1);
+                cuda_forward_enqueue(dct, head, 1, 1);
                 VerifyArgs a = verify_args(lp, ct, dct);
                 launch_drafter_entropy(&a, ct->stream);
                 read_result(lp, ct, 0);
                 entropy = lp->h_res->drafter_entropy;
                 dlen = n;
-                headed = 1;
+                head = 0;
             } else {
                 double te = now_seconds();
                 entropy = d->ops->next_entropy(d->st, ctx, n);
@@ -371,11 +377,11 @@ void speculative_generate_cuda(Target *t, Drafter *d, const int *prompt, int n_p
         int rows;
         if (dct) {
             if (gamma > 0) {
-                if (!headed) {
-                    put_input(dct, dlen, ctx + dlen, n - dlen);
-                    cuda_forward_enqueue(dct, n - dlen, 1, 1);
+                if (head > 2) { /* only after rounds without drafts: score the backlog on its own */
+                    cuda_forward_enqueue(dct, head, 1, 1);
+                    head = 0;
                 }
-                run_tail(lp, ct, dct, gamma);
+                run_tail(lp, ct, dct, gamma, head);
             }
             rows = gamma + 1;
         } else {
@@ -430,6 +436,7 @@ void speculative_generate_cuda(Target *t, Drafter *d, const int *prompt, int n_p
         generated += emit_tokens(r, c, g, ctx + n, acc + 1);
         /* the tail scored ctx[n - 1] (head) and drafts 1 .. gamma - 1; the accepted ones stay */
         if (dct && gamma > 0) dlen = n + (acc < gamma - 1 ? acc : gamma - 1);
+        device_input = dct && gamma > 0;
         n += acc + 1;
         if (!dct) {
             const Candidates *cand = lp->h_st->want_candidates ? lp->h_cand : NULL;

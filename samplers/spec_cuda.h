@@ -41,6 +41,8 @@ typedef struct {
     int has_q;                        /* verification uses the drafter's rows Q */
     int drafter_eos[MODEL_MAX_EOS];   /* a model drafter stops drafting after these */
     int n_drafter_eos;
+    int *drafter_io;                  /* a device drafter's input (position, then tokens), which
+                                         verification sets for the next round; NULL without one */
     /* counters */
     unsigned long long round;         /* verification rounds (autoregressive steps) so far */
     unsigned long long draws;         /* the model drafter's draws so far */

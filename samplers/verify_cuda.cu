@@ -439,6 +439,14 @@ __global__ void __launch_bounds__(VT) verify_kernel(VerifyArgs a, int rows) {
         a.hist[pos + 1 + acc] = next;
         a.tokens[0] = next;
         *a.pos = pos + acc + 1;
+        /* The drafter scored the text and drafts 1 .. rows - 2; it scores next, and after an
+         * all-accepted round the last draft before it. */
+        if (st->drafter_io && rows >= 2) {
+            int *io = st->drafter_io, all = acc == rows - 1;
+            io[0] = pos + acc + 1 - all;
+            if (all) io[1] = drafts[acc - 1];
+            io[1 + all] = next;
+        }
         st->round++;
         st->n_drafted = 0;
         st->draft_stopped = 0;

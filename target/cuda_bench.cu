@@ -56,6 +56,8 @@ double cuda_copy_bandwidth(size_t bytes, int iters) {
     return 2.0 * (double)bytes / median(t, BENCH_BATCHES) / 1e9;
 }
 
+int cuda_fused_rows(const Target *t) { return ((const CudaTarget *)t->state)->fused_rows; }
+
 double cuda_forward_seconds(Target *t, int n, int iters) {
     CudaTarget *ct = cuda_target_of(t);
     CHECK(n >= 1 && n <= ct->max_batch && t->len + n <= ct->cfg.seq_len, "bench forward of %d rows at %d", n, t->len);

@@ -37,6 +37,28 @@ extern "C" {
 /* After a launch: a bad configuration shows up here, not at the next synchronisation. */
 #define cudaCheckLaunch() cudaCheck(cudaGetLastError())
 
+/* Programmatic dependent launch (Hopper): a kernel launched with launch_pdl() may start while
+ * its predecessor in the stream is finishing. It must call pdl_wait() before touching anything
+ * an earlier kernel writes (what comes before may only read constants such as weights), and calls
+ * pdl_trigger() to let its own successor start early. Both are no-ops without PDL. */
+__device__ __forceinline__ void pdl_wait(void) { asm volatile("griddepcontrol.wait;" ::: "memory"); }
+__device__ __forceinline__ void pdl_trigger(void) { asm volatile("griddepcontrol.launch_dependents;" ::: "memory"); }
+
+template <typename... Params, typename... Args>
+static void launch_pdl(void (*kernel)(Params...), dim3 grid, dim3 block, size_t smem, cudaStream_t s, Args... args) {
+    cudaLaunchConfig_t cfg = {};
+    cfg.gridDim = grid;
+    cfg.blockDim = block;
+    cfg.dynamicSmemBytes = smem;
+    cfg.stream = s;
+    cudaLaunchAttribute attr;
+    attr.id = cudaLaunchAttributeProgrammaticStreamSerialization;
+    attr.val.programmaticStreamSerializationAllowed = 1;
+    cfg.attrs = &attr;
+    cfg.numAttrs = 1;
+    cudaCheck(cudaLaunchKernelEx(&cfg, kernel, args...));
+}
+
 /* Element loads and stores by stored dtype. */
 __device__ __forceinline__ float load_elem(const void *p, size_t i, DType dt) {
     if (dt == DTYPE_BF16) return __bfloat162float(((const __nv_bfloat16 *)p)[i]);

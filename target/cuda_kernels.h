@@ -1,11 +1,11 @@
-/* The transformer's own kernels (everything but the projections, which are cuBLAS GEMMs), as
+/* The transformer's own kernels, everything but the projections (cuda_gemv.cu, cuBLAS), as
  * launchers that enqueue on a stream. CUDA-only. */
 #ifndef SPECDEC_CUDA_KERNELS_H
 #define SPECDEC_CUDA_KERNELS_H
 
 #include "cuda_common.h"
 
-#define ATT_QUERIES_PER_BLOCK 16
+#define ATT_QUERIES_PER_BLOCK 16 /* one per warp */
 
 /* x (rows, dim) fp32 -> out (rows, dim) in odt: w * x / rms(x). With tokens != NULL, first sets
  * x[r] = embed[tokens[r]] (the token embedding fused into the first norm). */

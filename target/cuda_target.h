@@ -2,9 +2,15 @@
  * (samplers/spec_cuda.cu). The Target vtable (target.h) wraps these for host callers; the loops
  * call them directly so that tokens, positions and logits stay on the device.
  *
- * Precision: weights stay as stored. Projections are cuBLAS GEMMs with fp32 accumulation whose
- * inputs are the activations rounded to the weight dtype (bf16/f16 models) or fp32 (fp32 models);
- * the residual stream, RMSNorm, RoPE, attention, the KV cache and the logits are fp32. */
+ * Projections: forwards of up to GEMV_ROWS_MAX rows (decode, verification) use the fused
+ * projections of cuda_gemv.cu, fp32 activations times the stored weights; longer ones (prefill) use
+ * cuBLAS GEMMs (fp32 accumulation) whose inputs are the activations rounded to the weights' dtype.
+ * SPECDEC_CUDA_FUSED_ROWS=N in the environment moves the threshold from GEMV_ROWS_MAX down to N
+ * (0: cuBLAS for every forward), for comparisons. The two paths round differently, so greedy
+ * speculative decoding reproduces the autoregressive text exactly only while the verification
+ * (gamma + 1 rows) takes the same path as the 1-row steps: gamma < the threshold.
+ * Weights stay as stored; the residual stream, RMSNorm, RoPE, attention, the KV cache and the
+ * logits are fp32. */
 #ifndef SPECDEC_CUDA_TARGET_H
 #define SPECDEC_CUDA_TARGET_H
 
@@ -27,6 +33,7 @@ typedef struct {
 
 typedef struct {
     ModelConfig cfg;
+    unsigned long id;        /* unique per built target: what graphs captured with it are keyed by */
     int max_batch;           /* rows per forward launch; longer inputs are chunked */
     int qkv_dim;             /* n_heads * head_dim + 2 * kv_dim */
     DType wdt;               /* dtype of every projection (and the GEMM input activations) */
@@ -41,11 +48,11 @@ typedef struct {
     /* run state: one allocation */
     void *state_mem;
     float *x;                /* (max_batch, dim) residual stream */
-    void *xn;                /* (max_batch, dim) wdt: normed GEMM input */
+    void *xn;                /* (max_batch, dim) wdt: normed GEMM input (cuBLAS) */
     float *qkv;              /* (max_batch, qkv_dim) */
-    void *att;               /* (max_batch, n_heads * head_dim) wdt: attention output */
-    float *gu;               /* (max_batch, 2 * hidden_dim): gate | up */
-    void *hb;                /* (max_batch, hidden_dim) wdt: silu(gate) * up */
+    void *att;               /* (max_batch, n_heads * head_dim) attention output: fp32 (fused), wdt (cuBLAS) */
+    float *gu;               /* (max_batch, 2 * hidden_dim): gate | up (cuBLAS) */
+    void *hb;                /* (max_batch, hidden_dim) silu(gate) * up: fp32 (fused), wdt (cuBLAS) */
     float *logits;           /* (max_batch, vocab) */
     float *key_cache;        /* (n_layers, seq_len, kv_dim) */
     float *value_cache;      /* (n_layers, seq_len, kv_dim) */
@@ -57,6 +64,7 @@ typedef struct {
     int *tokens;             /*   then the input token ids (pos + 1): one copy writes both */
     void *cublas_ws;         /* cuBLAS workspace, so graph capture never allocates */
     int att_splits;          /* sequence splits per (kv head, query block) */
+    int fused_rows;          /* forwards of at most this many rows use the fused projections */
     /* host side */
     int *h_io;               /* (1 + max_batch) pinned staging for pos and tokens */
     cudaStream_t stream;     /* where forwards run: own_stream, or a decoding loop's */

@@ -1,11 +1,16 @@
 /* The CUDA target: weights uploaded as stored into one device allocation, all run state and the
- * full KV cache in a second one, both sized before the first token. A forward of n rows is
- * 8 launches per layer (norm, QKV GEMM, attention, O GEMM + residual, norm, gate/up GEMM, SwiGLU,
- * down GEMM + residual) plus the final norm and the classifier; for n <= CUDA_GRAPH_ROWS_MAX it is
- * captured once into a CUDA graph and replayed, reading its tokens and position from the device. */
+ * full KV cache in a second one, both sized before the first token. A forward of n rows is, per
+ * layer, 5 launches for n <= GEMV_ROWS_MAX (norm + QKV, attention, O + residual, norm + gate/up +
+ * SwiGLU, down + residual: cuda_gemv.cu) and 8 otherwise (norm, QKV GEMM, attention, O GEMM +
+ * residual, norm, gate/up GEMM, SwiGLU, down GEMM + residual); then the final norm and the
+ * classifier. For n <= CUDA_GRAPH_ROWS_MAX the forward is captured once into a CUDA graph and
+ * replayed, reading its tokens and position from the device. */
 #include <math.h>
 #include <string.h>
 
+#include <stdlib.h>
+
+#include "cuda_gemv.h"
 #include "cuda_kernels.h"
 #include "cuda_target.h"
 
@@ -20,9 +25,16 @@ static void gemm(CudaTarget *ct, const void *W, const void *x, float *y, int n, 
                              y, CUDA_R_32F, out, CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT));
 }
 
+static void fused_gemv(CudaTarget *ct, const void *W, const float *a, const float *norm, float *y, int n, int in,
+                       int out, GemvEpilogue ep) {
+    GemvArgs g = {W, ct->wdt, a, norm, ct->cfg.norm_eps, y, n, in, out, ep};
+    launch_gemv(&g, ct->stream);
+}
+
 static void forward_launches(CudaTarget *ct, int n, int n_logits) {
     const ModelConfig *c = &ct->cfg;
     int D = c->dim, H = c->hidden_dim, hd = c->head_dim, qd = c->n_heads * hd, kvd = c->n_kv_heads * hd;
+    int fused = n <= ct->fused_rows;
     size_t cache_stride = (size_t)c->seq_len * kvd;
     cudaStream_t st = ct->stream;
     AttentionArgs att;
@@ -31,7 +43,7 @@ static void forward_launches(CudaTarget *ct, int n, int n_logits) {
     att.rope_cos = ct->rope_cos;
     att.rope_sin = ct->rope_sin;
     att.out = ct->att;
-    att.odt = ct->wdt;
+    att.odt = fused ? DTYPE_F32 : ct->wdt;
     att.part = ct->att_part;
     att.count = ct->att_count;
     att.pos = ct->pos;
@@ -42,13 +54,22 @@ static void forward_launches(CudaTarget *ct, int n, int n_logits) {
     att.splits = ct->att_splits;
     att.max_queries = ct->max_batch * (c->n_heads / c->n_kv_heads);
     att.rope_interleaved = c->rope_interleaved;
+    if (fused) launch_embed(ct->x, ct->tokens, ct->tok_embed, ct->edt, n, D, st);
     for (int l = 0; l < c->n_layers; l++) {
         const CudaLayer *L = &ct->layers[l];
+        att.kc = ct->key_cache + l * cache_stride;
+        att.vc = ct->value_cache + l * cache_stride;
+        if (fused) {
+            fused_gemv(ct, L->wqkv, ct->x, L->attn_norm, ct->qkv, n, D, ct->qkv_dim, GEMV_STORE);
+            launch_attention(&att, st);
+            fused_gemv(ct, L->wo, (const float *)ct->att, NULL, ct->x, n, qd, D, GEMV_RESIDUAL);
+            fused_gemv(ct, L->w_gate_up, ct->x, L->ffn_norm, (float *)ct->hb, n, D, 2 * H, GEMV_SWIGLU);
+            fused_gemv(ct, L->w_down, (const float *)ct->hb, NULL, ct->x, n, H, D, GEMV_RESIDUAL);
+            continue;
+        }
         launch_rmsnorm(ct->x, ct->xn, ct->wdt, L->attn_norm, n, D, c->norm_eps, l == 0 ? ct->tokens : NULL,
                        ct->tok_embed, ct->edt, st);
         gemm(ct, L->wqkv, ct->xn, ct->qkv, n, D, ct->qkv_dim, 0);
-        att.kc = ct->key_cache + l * cache_stride;
-        att.vc = ct->value_cache + l * cache_stride;
         launch_attention(&att, st);
         gemm(ct, L->wo, ct->att, ct->x, n, qd, D, 1);
         launch_rmsnorm(ct->x, ct->xn, ct->wdt, L->ffn_norm, n, D, c->norm_eps, NULL, NULL, ct->edt, st);
@@ -56,11 +77,14 @@ static void forward_launches(CudaTarget *ct, int n, int n_logits) {
         launch_swiglu(ct->gu, ct->hb, ct->wdt, n, H, st);
         gemm(ct, L->w_down, ct->hb, ct->x, n, H, D, 1);
     }
-    if (n_logits > 0) {
-        launch_rmsnorm(ct->x + (size_t)(n - n_logits) * D, ct->xn, ct->wdt, ct->final_norm, n_logits, D,
-                       c->norm_eps, NULL, NULL, ct->edt, st);
-        gemm(ct, ct->lm_head, ct->xn, ct->logits, n_logits, D, c->vocab_size, 0);
+    if (n_logits == 0) return;
+    const float *last = ct->x + (size_t)(n - n_logits) * D;
+    if (fused) {
+        fused_gemv(ct, ct->lm_head, last, ct->final_norm, ct->logits, n_logits, D, c->vocab_size, GEMV_STORE);
+        return;
     }
+    launch_rmsnorm((float *)last, ct->xn, ct->wdt, ct->final_norm, n_logits, D, c->norm_eps, NULL, NULL, ct->edt, st);
+    gemm(ct, ct->lm_head, ct->xn, ct->logits, n_logits, D, c->vocab_size, 0);
 }
 
 void cuda_forward_enqueue(CudaTarget *ct, int n, int n_logits, int use_graph) {
@@ -234,9 +258,9 @@ static void place_state(CudaTarget *ct, Carver *cv) {
     ct->x = (float *)carve(cv, B * D * sizeof(float));
     ct->xn = carve(cv, B * D * ws);
     ct->qkv = (float *)carve(cv, B * ct->qkv_dim * sizeof(float));
-    ct->att = carve(cv, B * qd * ws);
+    ct->att = carve(cv, B * qd * sizeof(float)); /* fp32 or wdt, by path */
     ct->gu = (float *)carve(cv, B * 2 * H * sizeof(float));
-    ct->hb = carve(cv, B * H * ws);
+    ct->hb = carve(cv, B * H * sizeof(float));
     ct->logits = (float *)carve(cv, B * V * sizeof(float));
     ct->key_cache = (float *)carve(cv, (size_t)c->n_layers * S * kvd * sizeof(float));
     ct->value_cache = (float *)carve(cv, (size_t)c->n_layers * S * kvd * sizeof(float));
@@ -283,8 +307,11 @@ Target *target_cuda_build(const Model *m, int max_batch) {
     if (c->head_dim > CUDA_HEAD_DIM_MAX || c->head_dim % 2)
         fatal("%s: head_dim %d is not supported by the CUDA backend (even, at most %d)", m->path, c->head_dim, CUDA_HEAD_DIM_MAX);
     CHECK(max_batch >= 1, "max_batch %d", max_batch);
+    static unsigned long built;
+    if (!built) gemv_init();
     CudaTarget *ct = (CudaTarget *)callocCheck(1, sizeof *ct);
     ct->cfg = *c;
+    ct->id = ++built;
     ct->max_batch = max_batch;
     ct->qkv_dim = (c->n_heads + 2 * c->n_kv_heads) * c->head_dim;
     ct->wdt = projection_dtype(m);
@@ -297,6 +324,12 @@ Target *target_cuda_build(const Model *m, int max_batch) {
     /* enough (kv head, split) blocks to cover the multiprocessors on long contexts */
     ct->att_splits = sms / c->n_kv_heads;
     ct->att_splits = ct->att_splits < 1 ? 1 : ct->att_splits > 32 ? 32 : ct->att_splits;
+    const char *rows_env = getenv("SPECDEC_CUDA_FUSED_ROWS");
+    ct->fused_rows = rows_env ? atoi(rows_env) : GEMV_ROWS_MAX;
+    ct->fused_rows = ct->fused_rows < 0 ? 0 : ct->fused_rows > GEMV_ROWS_MAX ? GEMV_ROWS_MAX : ct->fused_rows;
+    if (!gemv_supported(ct->wdt, c->dim) || !gemv_supported(ct->wdt, c->n_heads * c->head_dim) ||
+        !gemv_supported(ct->wdt, c->hidden_dim))
+        ct->fused_rows = 0;
 
     Carver cv = {NULL, 0};
     place_weights(ct, m, &cv);

@@ -1,14 +1,15 @@
 #!/usr/bin/env bash
 # The CUDA backend on the device machine, in one call: build, tests, memcheck, benchmarks.
 #
-#   bash tests/gpu/run.sh [all|tests|bench|bench-big]      (default: all = tests + bench)
+#   bash tests/gpu/run.sh [tests] [bench] [big]      (default: tests bench)
 #
 # tests      test_cuda_logits, test_cuda_greedy, test_cuda_sampling (tests/gpu/*.c) and
 #            compute-sanitizer memcheck on short speculative generations (greedy and sampled,
 #            device drafter and host drafter)
-# bench      specdec bench on pycode-19m (drafters pycode-3m, lookup:4, ngram:3) and on a
-#            random-weight Llama-3.2-1B shape, writing results/bench-style JSON
-# bench-big  also the Llama-3.1-8B shape (a 16 GB synth: minutes of disk time)
+# bench      specdec bench on pycode-19m (drafters pycode-3m, lookup:4, ngram:3; cuBLAS projections for
+#            comparison), a per-round trace, and a random-weight Llama-3.2-1B shape (fused and cuBLAS)
+# big        the Llama-3.1-8B shape (a 16 GB synth)
+# profile    Nsight Compute kernel durations of pycode-19m forwards (ncu_*.csv)
 #
 # Models come from $SPECDEC_MODELS (default .models: copies of ../shared/models carried to the
 # machine), prompts from $SPECDEC_DATA (default .models/data). Logs and bench JSON go to
@@ -18,7 +19,7 @@
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 ROOT=$PWD
-MODE=${1:-all}
+MODES=" ${*:-tests bench} "
 BUILD=$ROOT/build-gpu
 LOGS=$BUILD/logs
 rm -rf "$LOGS"
@@ -57,7 +58,7 @@ cmake --build "$BUILD" -j "$(nproc)" >"$LOGS/build.log" 2>&1 || { grep -E "error
 grep -E "warning" "$LOGS/build.log" | head -20
 SPECDEC=$BUILD/specdec
 
-if [ "$MODE" = all ] || [ "$MODE" = tests ]; then
+if [[ $MODES == *" tests "* ]]; then
     step "GPU tests: compile"
     libs="$(pkg-config --libs libcjson libpcre2-8) -lcublas -Xcompiler -fopenmp -lm"
     for src in tests/gpu/test_*.c; do
@@ -68,8 +69,16 @@ if [ "$MODE" = all ] || [ "$MODE" = tests ]; then
             nvcc -o "$BUILD/$name" "$BUILD/$name.o" "$BUILD/libspecdec_core.a" $libs ||
             failed+=("compile $name")
     done
-    for t in test_cuda_logits test_cuda_greedy test_cuda_sampling; do
-        [ -x "$BUILD/$t" ] && run_logged "$t" timeout 900 "$BUILD/$t"
+    # every shared model that was carried (the device call's 64 MiB may not hold them all)
+    models=()
+    for m in pycode/pycode-19m pycode/pycode-3m pycode/pycode-1m tinystories-llama2c/tinystories_260k/checkpoint_legacy.bin \
+        tinystories-llama2c/tinystories_260k/checkpoint_v1.bin aidreams-esp32/aidreams260K.bin \
+        babyllama-en10/tok105/model5000.bin; do
+        if [ -e "$SPECDEC_MODELS/$m" ]; then models+=("$m"); else echo "not carried, not checked: $m"; fi
+    done
+    [ -x "$BUILD/test_cuda_logits" ] && run_logged test_cuda_logits timeout 300 "$BUILD/test_cuda_logits" "${models[@]}"
+    for t in test_cuda_greedy test_cuda_sampling; do
+        [ -x "$BUILD/$t" ] && run_logged "$t" timeout 600 "$BUILD/$t"
     done
     memcheck() { # name, generate options...
         local name=$1; shift
@@ -84,21 +93,52 @@ if [ "$MODE" = all ] || [ "$MODE" = tests ]; then
     memcheck ar_sampled --decoder ar --temperature 1 --top-k 20
 fi
 
-if [ "$MODE" = all ] || [ "$MODE" = bench ] || [ "$MODE" = bench-big ]; then
-    bench() { # name, bench options...
-        local name=$1; shift
-        run_logged "bench_$name" "$SPECDEC" bench --device cuda --out "$LOGS/bench/$name.json" "$@"
-    }
+bench() { # name, bench options...
+    local name=$1; shift
+    run_logged "bench_$name" "$SPECDEC" bench --device cuda --out "$LOGS/bench/$name.json" "$@"
+}
+synth=/tmp/specdec-synth
+mkdir -p "$synth"
+if [[ $MODES == *" bench "* ]]; then
     bench pycode-19m_cuda_pycode-3m --target pycode/pycode-19m --drafter model:pycode/pycode-3m --gammas 1,2,3,4,5,6,8
-    bench pycode-19m_cuda_lookup-4 --target pycode/pycode-19m --drafter lookup:4 --gammas 2,4,6,8,12,16
+    bench pycode-19m_cuda_lookup-4 --target pycode/pycode-19m --drafter lookup:4 --gammas 2,4,6,8,12,15
     bench pycode-19m_cuda_ngram-3 --target pycode/pycode-19m --drafter ngram:3 --gammas 2,4,6,8
-    synth=/tmp/specdec-synth
+    SPECDEC_CUDA_FUSED_ROWS=0 bench pycode-19m_cuda_cublas --target pycode/pycode-19m --drafter model:pycode/pycode-3m \
+        --gammas 3,4
+    # one prompt round by round: drafter and target milliseconds per round
+    ids=$(python3 -c "import json; print(','.join(map(str, json.load(open('tests/fixtures/models/humaneval40_pycode_ids.json'))['prompts'][0])))")
+    run_logged trace_pycode-3m "$SPECDEC" generate --target pycode/pycode-19m --device cuda --decoder spec \
+        --drafter model:pycode/pycode-3m --gamma 4 --max-new-tokens 128 --prompt-ids "$ids" --json \
+        --trace "$LOGS/trace_pycode-3m.jsonl"
     run_logged synth_llama-1b "$SPECDEC" synth --shape llama-1b --dtype bf16 --out "$synth/llama-1b"
     bench llama-1b_cuda --target "$synth/llama-1b" --name llama-1b --context 128
+    SPECDEC_CUDA_FUSED_ROWS=0 bench llama-1b_cuda_cublas --target "$synth/llama-1b" --name llama-1b --context 128
     bench llama-1b_cuda_ctx1024 --target "$synth/llama-1b" --name llama-1b --context 1024
-    if [ "$MODE" = bench-big ]; then
-        run_logged synth_llama-8b "$SPECDEC" synth --shape llama-8b --dtype bf16 --out "$synth/llama-8b"
-        bench llama-8b_cuda --target "$synth/llama-8b" --name llama-8b --context 128
+fi
+if [[ $MODES == *" big "* ]]; then
+    run_logged synth_llama-8b "$SPECDEC" synth --shape llama-8b --dtype bf16 --out "$synth/llama-8b"
+    bench llama-8b_cuda --target "$synth/llama-8b" --name llama-8b --context 128
+fi
+
+if [[ $MODES == *" profile "* ]]; then
+    # bench --iters 1 runs each forward of k rows 8 times, 42 matching kernels each, after the
+    # prefill's 8 attention launches: profile the 2nd and 3rd forwards of 1 and of 5 rows
+    for k in 1 5; do
+        step "ncu: pycode-19m forward of $k rows"
+        ncu --clock-control none --csv --metrics gpu__time_duration.sum -k regex:'gemv|attention|embed' \
+            --launch-skip $((8 + 336 * (k - 1) + 42)) --launch-count 84 "$SPECDEC" bench --target pycode/pycode-19m \
+            --device cuda --iters 1 --context 128 --out "$LOGS/bench/ncu_run.json" >"$LOGS/ncu_19m_k$k.csv" 2>&1 ||
+            failed+=("ncu k=$k")
+        tail -2 "$LOGS/ncu_19m_k$k.csv"
+    done
+    if [ -d "$synth/llama-1b" ]; then
+        step "ncu: llama-1b forward of 1 row"
+        # 16 prefill attention launches, then 82 matching kernels per forward: profile the second
+        ncu --clock-control none --csv --metrics gpu__time_duration.sum,dram__bytes_read.sum \
+            -k regex:'gemv|attention|embed' --launch-skip 98 --launch-count 82 "$SPECDEC" bench \
+            --target "$synth/llama-1b" --device cuda --iters 1 --context 128 --out "$LOGS/bench/ncu_run.json" \
+            >"$LOGS/ncu_llama-1b_k1.csv" 2>&1 || failed+=("ncu llama-1b")
+        tail -2 "$LOGS/ncu_llama-1b_k1.csv"
     fi
 fi
 

@@ -109,13 +109,16 @@ static void check_model(const char *name, int pycode) {
     model_free(&m);
 }
 
-int main(void) {
-    check_model("pycode/pycode-19m", 1);
-    check_model("pycode/pycode-3m", 1);
-    check_model("pycode/pycode-1m", 1);
-    check_model("tinystories-llama2c/tinystories_260k/checkpoint_legacy.bin", 0);
-    check_model("tinystories-llama2c/tinystories_260k/checkpoint_v1.bin", 0);
-    check_model("aidreams-esp32/aidreams260K.bin", 0);
-    check_model("babyllama-en10/tok105/model5000.bin", 0);
+/* argv: model names under $SPECDEC_MODELS; every shared model when none is given */
+int main(int argc, char **argv) {
+    static const char *all[] = {"pycode/pycode-19m", "pycode/pycode-3m", "pycode/pycode-1m",
+                                "tinystories-llama2c/tinystories_260k/checkpoint_legacy.bin",
+                                "tinystories-llama2c/tinystories_260k/checkpoint_v1.bin",
+                                "aidreams-esp32/aidreams260K.bin", "babyllama-en10/tok105/model5000.bin"};
+    int n = argc > 1 ? argc - 1 : (int)(sizeof all / sizeof all[0]);
+    for (int i = 0; i < n; i++) {
+        const char *name = argc > 1 ? argv[1 + i] : all[i];
+        check_model(name, !strncmp(name, "pycode/", 7));
+    }
     return test_summary("test_cuda_logits");
 }
