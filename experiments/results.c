@@ -27,10 +27,34 @@ static size_t complete_prefix(const char *buf, size_t len) {
     return len;
 }
 
+/* A results file's text. Large committed results are kept xz-compressed (FILE.jsonl.xz); they are
+ * read through `xz -dc`, so plot, merge and --summary-only take them as they are. */
+static char *read_results_text(const char *path, size_t *len) {
+    size_t n = strlen(path);
+    if (n < 3 || strcmp(path + n - 3, ".xz")) return read_file_all(path, len);
+    if (strchr(path, '\'')) fatal("%s: a compressed results path must not contain a quote", path);
+    struct stat st;
+    if (stat(path, &st) != 0) fatal("%s: cannot open (%s)", path, strerror(errno));
+    char cmd[4200];
+    snprintf(cmd, sizeof cmd, "xz -dc -- '%s'", path);
+    FILE *f = popen(cmd, "r");
+    if (!f) fatal("%s: cannot run xz to decompress it (%s)", path, strerror(errno));
+    size_t cap = 1 << 20, used = 0;
+    char *buf = mallocCheck(cap);
+    for (size_t got; (got = fread(buf + used, 1, cap - used - 1, f)) > 0;) {
+        used += got;
+        if (used + 1 == cap) buf = reallocCheck(buf, cap *= 2);
+    }
+    if (pclose(f) != 0) fatal("%s: xz could not decompress it (is xz-utils installed?)", path);
+    buf[used] = '\0';
+    *len = used;
+    return buf;
+}
+
 void results_read(ResultsFile *rf, const char *path) {
     memset(rf, 0, sizeof *rf);
     size_t len;
-    char *buf = read_file_all(path, &len);
+    char *buf = read_results_text(path, &len);
     size_t good = complete_prefix(buf, len);
     if (good < len) fprintf(stderr, "specdec: warning: %s: ignoring an incomplete last line (an interrupted run; "
                                     "`specdec run --resume` repairs the file)\n", path);

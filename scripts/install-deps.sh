@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs the Debian packages specdec builds with, when any is missing (needs root).
 set -euo pipefail
-pkgs=(cmake gcc make pkg-config libcjson-dev uthash-dev libpcre2-dev gnuplot-nox python3)
+pkgs=(cmake gcc make pkg-config libcjson-dev uthash-dev libpcre2-dev gnuplot-nox python3 xz-utils)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")

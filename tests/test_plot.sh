@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # specdec plot: every figure (gamma curves, per-position acceptance, EGAG histogram and entropy,
 # acceptance per category) as PNG and SVG from the results file alone; plotting twice gives
-# byte-identical files; a torn last line is skipped with a warning.
+# byte-identical files; a torn last line is skipped with a warning; FILE.jsonl.xz reads as FILE.jsonl.
 set -u
 bin=$(realpath "$1")
 tmp=$(mktemp -d)
@@ -54,6 +54,11 @@ printf '{"type":"run","run_id":"00' >>"$tmp/torn.jsonl"
 "$bin" plot "$tmp/torn.jsonl" --outdir "$tmp/c" >/dev/null 2>"$tmp/err" || { echo "FAIL: plot of a torn file: $(cat "$tmp/err")"; fail=1; }
 grep -q "incomplete last line" "$tmp/err" || { echo "FAIL: no warning for the torn line"; fail=1; }
 diff -r "$tmp/a" "$tmp/c" >/dev/null || { echo "FAIL: the torn line changed the figures"; fail=1; }
+
+# an xz-compressed results file (how large committed results are kept) plots the same
+xz -c "$tmp/r.jsonl" >"$tmp/r.jsonl.xz"
+"$bin" plot "$tmp/r.jsonl.xz" --outdir "$tmp/x" >/dev/null 2>"$tmp/err" || { echo "FAIL: plot of .xz: $(cat "$tmp/err")"; fail=1; }
+diff -r "$tmp/a" "$tmp/x" >/dev/null || { echo "FAIL: the .xz file gave different figures"; fail=1; }
 
 [ $fail = 0 ] && echo "test_plot: ok"
 exit $fail
