@@ -15,21 +15,6 @@
 #include "spec_cuda.h"
 #endif
 
-static void trace_round(FILE *f, long round, int gamma, int proposed, const VerifyResult *vr, float entropy,
-                        double drafter_s, double target_s) {
-    fprintf(f, "{\"round\":%ld,\"gamma\":%d,\"proposed\":%d,\"accepted\":%d,\"next_token\":%d,", round, gamma, proposed,
-            vr->n_accepted, vr->next_token);
-    if (entropy >= 0) fprintf(f, "\"entropy\":%.6g,", entropy);
-    else fprintf(f, "\"entropy\":null,");
-    int reached = vr->n_accepted < proposed ? vr->n_accepted + 1 : proposed;
-    fprintf(f, "\"p_draft\":[");
-    for (int i = 0; i < reached; i++) fprintf(f, "%s%.6g", i ? "," : "", vr->p_draft[i]);
-    fprintf(f, "],\"q_draft\":[");
-    for (int i = 0; i < reached; i++) fprintf(f, "%s%.6g", i ? "," : "", vr->q_draft[i]);
-    fprintf(f, "],\"drafter_ms\":%.4f,\"drafter_ms_per_token\":%.4f,\"target_ms\":%.4f}\n", drafter_s * 1e3,
-            proposed ? drafter_s * 1e3 / proposed : 0.0, target_s * 1e3);
-}
-
 void speculative_generate(Target *t, Drafter *d, const int *prompt, int n_prompt, const GenConfig *g, GenResult *r) {
 #ifdef SPECDEC_HAVE_CUDA
     if (!strcmp(t->backend, "cuda")) {
@@ -131,7 +116,9 @@ void speculative_generate(Target *t, Drafter *d, const int *prompt, int n_prompt
             if (i < acc) r->accepted_at[i]++;
         }
         if (g->use_egag && !d->is_model) last_target_entropy = logits_entropy(logits + (size_t)acc * V, V, g->sampler.temperature, scratch);
-        if (g->trace) trace_round(g->trace, round, gamma, k, &vr, entropy, drafter_round, target_round);
+        if (g->trace)
+            trace_round(g->trace, round, gamma, k, acc, vr.next_token, entropy, vr.p_draft, vr.q_draft, drafter_round,
+                        target_round);
 
         /* keep exactly the accepted prefix: the cache drops the rejected drafts' positions */
         ctx[n + acc] = vr.next_token;

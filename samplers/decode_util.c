@@ -35,6 +35,21 @@ int new_token_budget(const ModelConfig *cfg, int n_prompt, int max_new_tokens) {
     return max_new_tokens < room ? max_new_tokens : room;
 }
 
+void trace_round(FILE *f, long round, int gamma, int proposed, int accepted, int next_token, float entropy,
+                 const float *p_draft, const float *q_draft, double drafter_s, double target_s) {
+    fprintf(f, "{\"round\":%ld,\"gamma\":%d,\"proposed\":%d,\"accepted\":%d,\"next_token\":%d,", round, gamma,
+            proposed, accepted, next_token);
+    if (entropy >= 0) fprintf(f, "\"entropy\":%.6g,", entropy);
+    else fprintf(f, "\"entropy\":null,");
+    int reached = accepted < proposed ? accepted + 1 : proposed;
+    fprintf(f, "\"p_draft\":[");
+    for (int i = 0; i < reached; i++) fprintf(f, "%s%.6g", i ? "," : "", p_draft[i]);
+    fprintf(f, "],\"q_draft\":[");
+    for (int i = 0; i < reached; i++) fprintf(f, "%s%.6g", i ? "," : "", q_draft[i]);
+    fprintf(f, "],\"drafter_ms\":%.4f,\"drafter_ms_per_token\":%.4f,\"target_ms\":%.4f}\n", drafter_s * 1e3,
+            proposed ? drafter_s * 1e3 / proposed : 0.0, target_s * 1e3);
+}
+
 int emit_tokens(GenResult *r, const ModelConfig *cfg, const GenConfig *g, const int *tokens, int n) {
     int kept = 0;
     while (kept < n) {

@@ -14,5 +14,9 @@ int new_token_budget(const ModelConfig *cfg, int n_prompt, int max_new_tokens);
 /* Appends tokens[0..n) to r->tokens (stopping after a stop token), streams them, and returns how
  * many were kept; sets r->stopped_at_eos. */
 int emit_tokens(GenResult *r, const ModelConfig *cfg, const GenConfig *g, const int *tokens, int n);
+/* One --trace line (JSON) for a round: gamma, proposals, acceptances, the drafter's entropy (null
+ * when negative), p(x) and q(x) of each draft position verification reached, and the times. */
+void trace_round(FILE *f, long round, int gamma, int proposed, int accepted, int next_token, float entropy,
+                 const float *p_draft, const float *q_draft, double drafter_s, double target_s);
 
 #endif

@@ -260,23 +260,6 @@ void autoregressive_generate_cuda(Target *t, const int *prompt, int n_prompt, co
     t->len = n_prompt - 1 + steps;
 }
 
-/* The CPU loop's trace line (decode_spec.c), from a RoundResult. */
-static void trace_round(FILE *f, long round, int gamma, const RoundResult *vr, float entropy, double drafter_s,
-                        double target_s) {
-    int proposed = vr->n_drafted;
-    fprintf(f, "{\"round\":%ld,\"gamma\":%d,\"proposed\":%d,\"accepted\":%d,\"next_token\":%d,", round, gamma, proposed,
-            vr->n_accepted, vr->next_token);
-    if (entropy >= 0) fprintf(f, "\"entropy\":%.6g,", entropy);
-    else fprintf(f, "\"entropy\":null,");
-    int reached = vr->n_accepted < proposed ? vr->n_accepted + 1 : proposed;
-    fprintf(f, "\"p_draft\":[");
-    for (int i = 0; i < reached; i++) fprintf(f, "%s%.6g", i ? "," : "", vr->p_draft[i]);
-    fprintf(f, "],\"q_draft\":[");
-    for (int i = 0; i < reached; i++) fprintf(f, "%s%.6g", i ? "," : "", vr->q_draft[i]);
-    fprintf(f, "],\"drafter_ms\":%.4f,\"drafter_ms_per_token\":%.4f,\"target_ms\":%.4f}\n", drafter_s * 1e3,
-            proposed ? drafter_s * 1e3 / proposed : 0.0, target_s * 1e3);
-}
-
 /* The target's processed rows 0..n_rows-1 as observe() expects them, rebuilt sparsely on the host:
  * one-hot at the tokens the target chose (greedy), or its top candidates (sampling). Only the
  * entries set here are nonzero; unset_rows() clears them again. */
@@ -430,7 +413,9 @@ void speculative_generate_cuda(Target *t, Drafter *d, const int *prompt, int n_p
             if (i < acc) r->accepted_at[i]++;
         }
         if (g->use_egag && !d->is_model) last_target_entropy = vr->target_entropy;
-        if (g->trace) trace_round(g->trace, round, gamma, vr, entropy, drafter_round, target_round);
+        if (g->trace)
+            trace_round(g->trace, round, gamma, vr->n_drafted, vr->n_accepted, vr->next_token, entropy, vr->p_draft,
+                        vr->q_draft, drafter_round, target_round);
 
         memcpy(ctx + n, vr->tokens, sizeof(int) * (size_t)(acc + 1));
         generated += emit_tokens(r, c, g, ctx + n, acc + 1);

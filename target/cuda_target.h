@@ -2,9 +2,10 @@
  * (samplers/spec_cuda.cu). The Target vtable (target.h) wraps these for host callers; the loops
  * call them directly so that tokens, positions and logits stay on the device.
  *
- * Projections: forwards of up to GEMV_ROWS_MAX rows (decode, verification) use the fused
- * projections of cuda_gemv.cu, fp32 activations times the stored weights; longer ones (prefill) use
+ * Projections: for models of up to 256 MB of weights, forwards of up to GEMV_ROWS_MAX rows (decode,
+ * verification) use the fused projections of cuda_gemv.cu, fp32 activations times the stored weights; longer ones (prefill) use
  * cuBLAS GEMMs (fp32 accumulation) whose inputs are the activations rounded to the weights' dtype.
+ * Larger models use cuBLAS for every forward (target_cuda_build says why).
  * SPECDEC_CUDA_FUSED_ROWS=N in the environment moves the threshold from GEMV_ROWS_MAX down to N
  * (0: cuBLAS for every forward), for comparisons. The two paths round differently, so greedy
  * speculative decoding reproduces the autoregressive text exactly only while the verification
