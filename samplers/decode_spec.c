@@ -91,30 +91,12 @@ void speculative_generate(Target *t, Drafter *d, const int *prompt, int n_prompt
         VerifyResult vr = verify_round(p, d->is_model ? q : NULL, ctx + n, k, V, greedy, g->skip_sample_adjustment,
                                        g->seed, (uint64_t)round, scratch);
         int acc = vr.n_accepted;
-        if (k > 0) {
-            double ea = 0.0;
-            if (d->is_model) {
-                for (int x = 0; x < V; x++) ea += fminf(p[x], q[x]);
-            } else {
-                ea = p[ctx[n]]; /* one-hot q: sum_x min(p, q) = p(draft) */
-            }
-            r->expected_acceptance_sum += ea;
-            r->expected_acceptance_n++;
-            if (entropy >= 0) {
-                int bin = (int)(entropy / logf((float)V) * ENTROPY_BINS);
-                bin = bin < 0 ? 0 : bin >= ENTROPY_BINS ? ENTROPY_BINS - 1 : bin;
-                r->entropy_bin_drafted[bin] += k;
-                r->entropy_bin_accepted[bin] += acc;
-            }
-        }
-        r->rounds++;
-        r->drafted += k;
-        r->accepted += acc;
-        r->gamma_hist[gamma]++;
-        for (int i = 0; i < k && i <= acc; i++) {
-            r->reached[i]++;
-            if (i < acc) r->accepted_at[i]++;
-        }
+        double ea = 0.0; /* sum_x min(p, q) at the first draft position */
+        if (k > 0 && d->is_model)
+            for (int x = 0; x < V; x++) ea += fminf(p[x], q[x]);
+        else if (k > 0)
+            ea = p[ctx[n]]; /* one-hot q: sum_x min(p, q) = p(draft) */
+        record_round(r, gamma, k, acc, ea, entropy, V);
         if (g->use_egag && !d->is_model) last_target_entropy = logits_entropy(logits + (size_t)acc * V, V, g->sampler.temperature, scratch);
         if (g->trace)
             trace_round(g->trace, round, gamma, k, acc, vr.next_token, entropy, vr.p_draft, vr.q_draft, drafter_round,

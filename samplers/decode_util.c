@@ -35,6 +35,27 @@ int new_token_budget(const ModelConfig *cfg, int n_prompt, int max_new_tokens) {
     return max_new_tokens < room ? max_new_tokens : room;
 }
 
+void record_round(GenResult *r, int gamma, int k, int acc, double expected_acceptance, float entropy, int vocab) {
+    if (k > 0) {
+        r->expected_acceptance_sum += expected_acceptance;
+        r->expected_acceptance_n++;
+        if (entropy >= 0) {
+            int bin = (int)(entropy / logf((float)vocab) * ENTROPY_BINS);
+            bin = bin < 0 ? 0 : bin >= ENTROPY_BINS ? ENTROPY_BINS - 1 : bin;
+            r->entropy_bin_drafted[bin] += k;
+            r->entropy_bin_accepted[bin] += acc;
+        }
+    }
+    r->rounds++;
+    r->drafted += k;
+    r->accepted += acc;
+    r->gamma_hist[gamma]++;
+    for (int i = 0; i < k && i <= acc; i++) {
+        r->reached[i]++;
+        if (i < acc) r->accepted_at[i]++;
+    }
+}
+
 void trace_round(FILE *f, long round, int gamma, int proposed, int accepted, int next_token, float entropy,
                  const float *p_draft, const float *q_draft, double drafter_s, double target_s) {
     fprintf(f, "{\"round\":%ld,\"gamma\":%d,\"proposed\":%d,\"accepted\":%d,\"next_token\":%d,", round, gamma,

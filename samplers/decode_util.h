@@ -14,6 +14,10 @@ int new_token_budget(const ModelConfig *cfg, int n_prompt, int max_new_tokens);
 /* Appends tokens[0..n) to r->tokens (stopping after a stop token), streams them, and returns how
  * many were kept; sets r->stopped_at_eos. */
 int emit_tokens(GenResult *r, const ModelConfig *cfg, const GenConfig *g, const int *tokens, int n);
+/* Adds one verified round to r's counters: k drafts proposed at the chosen gamma, acc accepted;
+ * expected_acceptance = sum_x min(p(x), q(x)) at the first draft position (unused when k = 0);
+ * entropy < 0 when the round had none. */
+void record_round(GenResult *r, int gamma, int k, int acc, double expected_acceptance, float entropy, int vocab);
 /* One --trace line (JSON) for a round: gamma, proposals, acceptances, the drafter's entropy (null
  * when negative), p(x) and q(x) of each draft position verification reached, and the times. */
 void trace_round(FILE *f, long round, int gamma, int proposed, int accepted, int next_token, float entropy,

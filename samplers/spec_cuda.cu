@@ -394,24 +394,7 @@ void speculative_generate_cuda(Target *t, Drafter *d, const int *prompt, int n_p
         r->target_s += target_round;
         r->target_calls++;
         r->verify_calls++;
-        if (k > 0) {
-            r->expected_acceptance_sum += vr->expected_acceptance;
-            r->expected_acceptance_n++;
-            if (entropy >= 0) {
-                int bin = (int)(entropy / logf((float)V) * ENTROPY_BINS);
-                bin = bin < 0 ? 0 : bin >= ENTROPY_BINS ? ENTROPY_BINS - 1 : bin;
-                r->entropy_bin_drafted[bin] += k;
-                r->entropy_bin_accepted[bin] += acc;
-            }
-        }
-        r->rounds++;
-        r->drafted += k;
-        r->accepted += acc;
-        r->gamma_hist[gamma]++;
-        for (int i = 0; i < k && i <= acc; i++) {
-            r->reached[i]++;
-            if (i < acc) r->accepted_at[i]++;
-        }
+        record_round(r, gamma, k, acc, vr->expected_acceptance, entropy, V);
         if (g->use_egag && !d->is_model) last_target_entropy = vr->target_entropy;
         if (g->trace)
             trace_round(g->trace, round, gamma, vr->n_drafted, vr->n_accepted, vr->next_token, entropy, vr->p_draft,

@@ -5,8 +5,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
 #include "datasets.h"
 #include "test_util.h"
@@ -34,50 +32,23 @@ static void check_set(const char *file, const char *format, int n_expected, cons
     prompt_set_free(&ps);
 }
 
-/* Runs fn in a child; expects exit status 2 and one stderr line containing `needle`. */
-static void expect_fatal(const char *what, void (*fn)(const void *), const void *arg, const char *needle) {
-    int fds[2];
-    if (pipe(fds) != 0) abort();
-    fflush(NULL);
-    pid_t pid = fork();
-    if (pid == 0) {
-        dup2(fds[1], 2);
-        close(fds[0]);
-        fn(arg);
-        _exit(0);
-    }
-    close(fds[1]);
-    char buf[4096] = {0};
-    size_t n = 0;
-    ssize_t got;
-    while (n + 1 < sizeof buf && (got = read(fds[0], buf + n, sizeof buf - 1 - n)) > 0) n += (size_t)got;
-    close(fds[0]);
-    int status;
-    waitpid(pid, &status, 0);
-    int lines = 0;
-    for (size_t i = 0; i < n; i++) lines += buf[i] == '\n';
-    EXPECT(WIFEXITED(status) && WEXITSTATUS(status) == 2, "%s: exit status %d, want 2", what, status);
-    EXPECT(lines == 1, "%s: %d stderr lines, want 1: %s", what, lines, buf);
-    EXPECT(strstr(buf, needle) != NULL, "%s: message lacks '%s': %s", what, needle, buf);
-}
-
-static void load_spec(const void *arg) {
+static void load_spec(void *arg) {
     const DatasetSpec *d = arg;
     PromptSet ps;
     dataset_load(&ps, d, 0, "cfg.json: dataset");
 }
 
-static void load_five_hundred(const void *arg) {
+static void load_five_hundred(void *arg) {
     PromptSet ps;
     dataset_load(&ps, arg, 500, "cfg.json: dataset");
 }
 
-static void resolve_missing(const void *arg) {
+static void resolve_missing(void *arg) {
     char out[4096];
     resolve_data_path(arg, out, sizeof out);
 }
 
-static void bad_format(const void *arg) {
+static void bad_format(void *arg) {
     DatasetSpec d;
     memset(&d, 0, sizeof d);
     snprintf(d.format, sizeof d.format, "%s", (const char *)arg);
@@ -140,28 +111,28 @@ int main(void) {
 
     /* bad inputs: one line, exit 2 */
     d = temp_file("", "text", "");
-    expect_fatal("empty file", load_spec, &d, "holds no prompts");
+    test_expect_fatal("empty file", load_spec, &d, "holds no prompts");
     d = temp_file("\n  \n\n", "text", "");
-    expect_fatal("blank file", load_spec, &d, "holds no prompts");
+    test_expect_fatal("blank file", load_spec, &d, "holds no prompts");
     d = temp_file("{\"q\": \"a\"}\n{\"q\": \n", "jsonl", "q");
-    expect_fatal("broken line", load_spec, &d, ":2: not valid JSON");
+    test_expect_fatal("broken line", load_spec, &d, ":2: not valid JSON");
     d = temp_file("{\"q\": \"a\"}\n{\"p\": \"b\"}\n", "jsonl", "q");
-    expect_fatal("missing field", load_spec, &d, ":2: \"q\" must be a string");
+    test_expect_fatal("missing field", load_spec, &d, ":2: \"q\" must be a string");
     d = temp_file("{\"q\": \"a\", \"id\": 1}\n{\"q\": \"b\", \"id\": 1}\n", "jsonl", "q");
     snprintf(d.id_field, sizeof d.id_field, "id");
-    expect_fatal("duplicate id", load_spec, &d, "appears twice");
+    test_expect_fatal("duplicate id", load_spec, &d, "appears twice");
     d = temp_file("[1, 2]\n", "jsonl", "q");
-    expect_fatal("not an object", load_spec, &d, "must be a JSON object");
+    test_expect_fatal("not an object", load_spec, &d, "must be a JSON object");
     unlink(d.path);
     d = spec("mt_bench.jsonl", "mt_bench");
     snprintf(d.categories[0], sizeof d.categories[0], "poetry");
     d.n_categories = 1;
-    expect_fatal("unknown category", load_spec, &d, "category \"poetry\" is not in");
+    test_expect_fatal("unknown category", load_spec, &d, "category \"poetry\" is not in");
     d = spec("humaneval.jsonl", "humaneval");
-    expect_fatal("too many prompts", load_five_hundred, &d, "n_prompts is 500 but");
-    expect_fatal("missing file", resolve_missing, "no_such_dataset.jsonl", "dataset no_such_dataset.jsonl not found");
-    expect_fatal("unknown format", bad_format, "csv", "unknown format \"csv\"");
-    expect_fatal("jsonl without field", bad_format, "jsonl", "needs \"field\"");
+    test_expect_fatal("too many prompts", load_five_hundred, &d, "n_prompts is 500 but");
+    test_expect_fatal("missing file", resolve_missing, "no_such_dataset.jsonl", "dataset no_such_dataset.jsonl not found");
+    test_expect_fatal("unknown format", bad_format, "csv", "unknown format \"csv\"");
+    test_expect_fatal("jsonl without field", bad_format, "jsonl", "needs \"field\"");
 
     return test_summary("test_datasets");
 }

@@ -4,8 +4,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
 #include "exp_config.h"
 #include "sha256.h"
@@ -19,32 +17,15 @@ static const char *BASE =
     " \"dataset\": {\"path\": \"humaneval.jsonl\", \"format\": \"humaneval\"},"
     " \"n_prompts\": 3, \"max_new_tokens\": 64, \"seeds\": [0, 7], \"repeats\": 2}";
 
-/* Runs exp_config_parse on text in a child; expects exit 2 and one stderr line holding every needle. */
+static void parse_text(void *text) {
+    ExpConfig c;
+    exp_config_parse(&c, text, "bad.json");
+}
+
+/* exp_config_parse on text must exit 2 with one stderr line holding every needle. */
 static void expect_refused(const char *text, const char *needle1, const char *needle2) {
-    int fds[2];
-    if (pipe(fds) != 0) abort();
-    fflush(NULL);
-    pid_t pid = fork();
-    if (pid == 0) {
-        dup2(fds[1], 2);
-        close(fds[0]);
-        ExpConfig c;
-        exp_config_parse(&c, text, "bad.json");
-        _exit(0);
-    }
-    close(fds[1]);
-    char buf[4096] = {0};
-    size_t n = 0;
-    ssize_t got;
-    while (n + 1 < sizeof buf && (got = read(fds[0], buf + n, sizeof buf - 1 - n)) > 0) n += (size_t)got;
-    close(fds[0]);
-    int status, lines = 0;
-    waitpid(pid, &status, 0);
-    for (size_t i = 0; i < n; i++) lines += buf[i] == '\n';
-    EXPECT(WIFEXITED(status) && WEXITSTATUS(status) == 2, "status %d for %s", status, text);
-    EXPECT(lines == 1, "%d lines for %s: %s", lines, text, buf);
-    EXPECT(strstr(buf, needle1) && (!needle2 || strstr(buf, needle2)), "message '%s' lacks '%s' / '%s'", buf, needle1,
-           needle2 ? needle2 : "");
+    test_expect_fatal(text, parse_text, (void *)text, needle1);
+    if (needle2) test_expect_fatal(text, parse_text, (void *)text, needle2);
 }
 
 /* BASE with `from` replaced by `to`. */

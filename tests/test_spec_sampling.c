@@ -24,10 +24,7 @@ typedef struct {
     double prob;
 } Category;
 
-static double chi2_critical(int k) {
-    double z = 3.09, a = 2.0 / (9.0 * k);
-    return k * pow(1.0 - a + z * sqrt(a), 3.0);
-}
+static double chi2_critical(int k) { return test_chi2_critical(k, 3.09); }
 
 /* The exact joint distribution of the first two generated tokens, grouped into categories with an
  * expected count of at least min_count; everything else falls into one "other" category. */

@@ -4,6 +4,7 @@
 #define SPECDEC_TEST_UTIL_H
 
 #include <cjson/cJSON.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -53,6 +54,26 @@ static inline int test_run_captured(void (*fn)(void *), void *arg, char *buf, si
     int status = 0;
     waitpid(pid, &status, 0);
     return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+/* Runs fn(arg) in a child and expects what fatal() does: exit status 2 and exactly one stderr
+ * line, containing `needle`. */
+static inline void test_expect_fatal(const char *what, void (*fn)(void *), void *arg, const char *needle) {
+    char buf[4096];
+    int status = test_run_captured(fn, arg, buf, sizeof buf);
+    int lines = 0;
+    for (const char *c = buf; *c; c++) lines += *c == '\n';
+    EXPECT(status == 2, "%s: exit status %d, want 2", what, status);
+    EXPECT(lines == 1, "%s: %d stderr lines, want 1: %s", what, lines, buf);
+    EXPECT(strstr(buf, needle) != NULL, "%s: message lacks '%s': %s", what, needle, buf);
+}
+
+/* The upper quantile of chi-square with df degrees of freedom at standard-normal quantile z, by the
+ * Wilson-Hilferty (1931) cube-root approximation: df (1 - 2/(9 df) + z sqrt(2/(9 df)))^3.
+ * z = 3.0902 for 1e-3, 4.7534 for 1e-6. */
+static inline double test_chi2_critical(int df, double z) {
+    double a = 2.0 / (9.0 * df);
+    return df * pow(1.0 - a + z * sqrt(a), 3.0);
 }
 
 /* Under the sanitizer preset (SPECDEC_SANITIZED=1) the heavy tests run a smaller sample: the

@@ -26,10 +26,7 @@ typedef struct {
     double prob;
 } Category;
 
-static double chi2_critical(int k) {
-    double z = 3.09, a = 2.0 / (9.0 * k);
-    return k * pow(1.0 - a + z * sqrt(a), 3.0);
-}
+static double chi2_critical(int k) { return test_chi2_critical(k, 3.09); }
 
 /* Pairs (x1, x2) with probability >= min_prob, then (x1, other) where that is >= min_prob. */
 static int categories(Target *t, const int *prompt, int np, const SamplerConfig *sc, double min_prob, Category *cat) {
