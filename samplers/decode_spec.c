@@ -52,23 +52,14 @@ void speculative_generate(Target *t, Drafter *d, const int *prompt, int n_prompt
 
     while (generated < budget && !r->stopped_at_eos) {
         int remaining = budget - generated;
-        /* gamma for this round: fixed or EGAG, never more than the budget can use (the round
-         * always adds one token of the target's own besides the accepted drafts) */
         float entropy = -1.0f;
-        int gamma = g->gamma;
         if (g->use_egag) {
             double te = now_seconds();
             entropy = d->ops->next_entropy(d->st, ctx, n);
             r->drafter_s += now_seconds() - te;
             if (entropy < 0) entropy = last_target_entropy;
-            gamma = entropy >= 0 ? egag_next_gamma(&egag, entropy, V) : (int)lround(egag.g);
         }
-        if (g->first_target && round == 0) gamma = 0;
-        if (gamma > remaining - 1) gamma = remaining - 1;
-        if (entropy >= 0) {
-            r->entropy_sum += entropy;
-            r->entropy_n++;
-        }
+        int gamma = choose_gamma(r, g, &egag, entropy, round, remaining, V);
 
         double td = now_seconds();
         int k = gamma > 0 ? d->ops->propose(d->st, ctx, n, gamma, ctx + n, d->is_model ? q : NULL) : 0;

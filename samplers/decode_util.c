@@ -35,6 +35,19 @@ int new_token_budget(const ModelConfig *cfg, int n_prompt, int max_new_tokens) {
     return max_new_tokens < room ? max_new_tokens : room;
 }
 
+int choose_gamma(GenResult *r, const GenConfig *g, EgagState *egag, float entropy, long round, int remaining,
+                 int vocab) {
+    int gamma = g->gamma;
+    if (g->use_egag) gamma = entropy >= 0 ? egag_next_gamma(egag, entropy, vocab) : (int)lround(egag->g);
+    if (g->first_target && round == 0) gamma = 0;
+    if (gamma > remaining - 1) gamma = remaining - 1;
+    if (entropy >= 0) {
+        r->entropy_sum += entropy;
+        r->entropy_n++;
+    }
+    return gamma;
+}
+
 void record_round(GenResult *r, int gamma, int k, int acc, double expected_acceptance, float entropy, int vocab) {
     if (k > 0) {
         r->expected_acceptance_sum += expected_acceptance;

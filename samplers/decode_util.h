@@ -2,6 +2,7 @@
 #ifndef SPECDEC_DECODE_UTIL_H
 #define SPECDEC_DECODE_UTIL_H
 
+#include "egag.h"
 #include "generate.h"
 
 /* EOS of the model or one of the run's stop ids. */
@@ -14,6 +15,11 @@ int new_token_budget(const ModelConfig *cfg, int n_prompt, int max_new_tokens);
 /* Appends tokens[0..n) to r->tokens (stopping after a stop token), streams them, and returns how
  * many were kept; sets r->stopped_at_eos. */
 int emit_tokens(GenResult *r, const ModelConfig *cfg, const GenConfig *g, const int *tokens, int n);
+/* This round's gamma: g->gamma, or EGAG's from entropy (negative: no entropy this round, keep the
+ * smoothed value); 0 in the first_target round; never more than the budget can use, since a round
+ * always adds one token of the target's own. Records the entropy in r. */
+int choose_gamma(GenResult *r, const GenConfig *g, EgagState *egag, float entropy, long round, int remaining,
+                 int vocab);
 /* Adds one verified round to r's counters: k drafts proposed at the chosen gamma, acc accepted;
  * expected_acceptance = sum_x min(p(x), q(x)) at the first draft position (unused when k = 0);
  * entropy < 0 when the round had none. */

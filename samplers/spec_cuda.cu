@@ -329,7 +329,7 @@ void speculative_generate_cuda(Target *t, Drafter *d, const int *prompt, int n_p
     while (generated < budget && !r->stopped_at_eos) {
         int remaining = budget - generated;
         float entropy = -1.0f;
-        int gamma = g->gamma, head = dct ? n - dlen : 0; /* tokens the device drafter has yet to score */
+        int head = dct ? n - dlen : 0; /* tokens the device drafter has yet to score */
         double drafter_host = 0.0; /* a host drafter's propose time */
         cudaCheck(cudaEventRecord(lp->ev_start, ct->stream));
         if (dct && head && !device_input) put_input(dct, dlen, ctx + dlen, head);
@@ -348,14 +348,8 @@ void speculative_generate_cuda(Target *t, Drafter *d, const int *prompt, int n_p
                 r->drafter_s += now_seconds() - te;
             }
             if (entropy < 0) entropy = last_target_entropy;
-            gamma = entropy >= 0 ? egag_next_gamma(&egag, entropy, V) : (int)lrintf(egag.g);
         }
-        if (g->first_target && round == 0) gamma = 0;
-        if (gamma > remaining - 1) gamma = remaining - 1;
-        if (entropy >= 0) {
-            r->entropy_sum += entropy;
-            r->entropy_n++;
-        }
+        int gamma = choose_gamma(r, g, &egag, entropy, round, remaining, V);
 
         int rows;
         if (dct) {
