@@ -51,14 +51,9 @@ static char *read_results_text(const char *path, size_t *len) {
     return buf;
 }
 
-void results_read(ResultsFile *rf, const char *path) {
+/* Parses buf, whole lines only, into rf: a header record, then run records with a run_id. */
+static void parse_records(ResultsFile *rf, char *buf, const char *path) {
     memset(rf, 0, sizeof *rf);
-    size_t len;
-    char *buf = read_results_text(path, &len);
-    size_t good = complete_prefix(buf, len);
-    if (good < len) fprintf(stderr, "specdec: warning: %s: ignoring an incomplete last line (an interrupted run; "
-                                    "`specdec run --resume` repairs the file)\n", path);
-    buf[good] = '\0';
     int cap = 0, line_no = 0;
     char *p = buf;
     while (*p) {
@@ -83,8 +78,18 @@ void results_read(ResultsFile *rf, const char *path) {
         }
         p = eol + 1;
     }
-    free(buf);
     if (!rf->header) fatal("%s: empty results file (no header record)", path);
+}
+
+void results_read(ResultsFile *rf, const char *path) {
+    size_t len;
+    char *buf = read_results_text(path, &len);
+    size_t good = complete_prefix(buf, len);
+    if (good < len) fprintf(stderr, "specdec: warning: %s: ignoring an incomplete last line (an interrupted run; "
+                                    "`specdec run --resume` repairs the file)\n", path);
+    buf[good] = '\0';
+    parse_records(rf, buf, path);
+    free(buf);
 }
 
 void results_file_free(ResultsFile *rf) {
@@ -192,38 +197,21 @@ char **results_resume(ResultsWriter *w, const char *path, const cJSON *header, i
         results_append(w, header);
         return NULL;
     }
-    char **ids = NULL;
-    int cap = 0, line_no = 0;
-    char *p = buf;
-    while (*p) {
-        char *eol = strchr(p, '\n');
-        *eol = '\0';
-        line_no++;
-        cJSON *rec = cJSON_Parse(p);
-        if (!cJSON_IsObject(rec)) fatal("%s:%d: not a JSON object; the results file is damaged", path, line_no);
-        if (line_no == 1) {
-            if (strcmp(header_string(rec, "type"), "header") != 0)
-                fatal("%s: the first line is not a header record; not a specdec results file", path);
-            require_same(rec, header, "config_hash", path, "the config changed");
-            require_same(rec, header, "device", path, "timings from two devices would mix");
-            require_same(rec, header, "shard", path, "another part of the grid");
-            require_same(rec, header, "models", path, "the model files changed");
-            if (strcmp(header_string(rec, "git_commit"), header_string(header, "git_commit")) != 0)
-                fprintf(stderr, "specdec: warning: %s was started at commit %s; continuing at %s\n", path,
-                        header_string(rec, "git_commit"), header_string(header, "git_commit"));
-        } else {
-            const cJSON *id = cJSON_GetObjectItemCaseSensitive(rec, "run_id");
-            if (!cJSON_IsString(id)) fatal("%s:%d: a run record without a \"run_id\"", path, line_no);
-            if (*n_done == cap) {
-                cap = cap ? 2 * cap : 256;
-                ids = reallocCheck(ids, (size_t)cap * sizeof(char *));
-            }
-            ids[(*n_done)++] = strdupCheck(id->valuestring);
-        }
-        cJSON_Delete(rec);
-        p = eol + 1;
-    }
+    ResultsFile rf;
+    parse_records(&rf, buf, path);
     free(buf);
+    require_same(rf.header, header, "config_hash", path, "the config changed");
+    require_same(rf.header, header, "device", path, "timings from two devices would mix");
+    require_same(rf.header, header, "shard", path, "another part of the grid");
+    require_same(rf.header, header, "models", path, "the model files changed");
+    if (strcmp(header_string(rf.header, "git_commit"), header_string(header, "git_commit")) != 0)
+        fprintf(stderr, "specdec: warning: %s was started at commit %s; continuing at %s\n", path,
+                header_string(rf.header, "git_commit"), header_string(header, "git_commit"));
+    *n_done = rf.n_runs;
+    char **ids = rf.n_runs ? mallocCheck((size_t)rf.n_runs * sizeof(char *)) : NULL;
+    for (int i = 0; i < rf.n_runs; i++)
+        ids[i] = strdupCheck(cJSON_GetObjectItemCaseSensitive(rf.runs[i], "run_id")->valuestring);
+    results_file_free(&rf);
     if (*n_done > 1) qsort(ids, (size_t)*n_done, sizeof(char *), str_cmp);
     return ids;
 }
