@@ -70,6 +70,18 @@ int model_is_eos(const ModelConfig *cfg, int token) {
     return 0;
 }
 
+void rope_tables(const ModelConfig *c, float *cos_out, float *sin_out) {
+    size_t half = (size_t)c->head_dim / 2;
+    for (size_t i = 0; i < half; i++) {
+        float inv_freq = (float)(1.0 / pow((double)c->rope_theta, (double)(2 * i) / (double)c->head_dim));
+        for (size_t t = 0; t < (size_t)c->seq_len; t++) {
+            float angle = (float)t * inv_freq;
+            cos_out[t * half + i] = cosf(angle);
+            sin_out[t * half + i] = sinf(angle);
+        }
+    }
+}
+
 /* ---------------------------------------------------------------- files */
 
 static MappedFile map_file(const char *path) {

@@ -87,6 +87,10 @@ const char *dtype_name(DType d);
 
 int model_is_eos(const ModelConfig *cfg, int token);
 
+/* RoPE tables cos, sin: (seq_len, head_dim / 2), computed as transformers does (inv_freq in fp32,
+ * angle = pos * inv_freq in fp32). Every backend uses these, so their rotations agree bit for bit. */
+void rope_tables(const ModelConfig *cfg, float *cos_out, float *sin_out);
+
 /* Where models are found: $SPECDEC_MODELS, else ../shared/models next to the source tree or the
  * current directory. resolve_model_path() returns `name` itself when it exists, else the first
  * <dir>/<name> that exists; otherwise fatal() lists every place it looked. */

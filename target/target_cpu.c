@@ -315,15 +315,7 @@ Target *target_cpu_build(const Model *m, int max_batch) {
     s->rope_cos = p; p += S * hd / 2;
     s->rope_sin = p; p += S * hd / 2;
     CHECK((size_t)(p - s->state_mem) == n_s, "carved state");
-    /* Frequencies as transformers computes them: inv_freq in fp32, angle = pos * inv_freq in fp32. */
-    for (size_t i = 0; i < hd / 2; i++) {
-        float inv_freq = (float)(1.0 / pow((double)c->rope_theta, (double)(2 * i) / (double)hd));
-        for (size_t t = 0; t < S; t++) {
-            float angle = (float)t * inv_freq;
-            s->rope_cos[t * (hd / 2) + i] = cosf(angle);
-            s->rope_sin[t * (hd / 2) + i] = sinf(angle);
-        }
-    }
+    rope_tables(c, s->rope_cos, s->rope_sin);
 
     Target *t = callocCheck(1, sizeof *t);
     t->cfg = &s->cfg;

@@ -273,20 +273,12 @@ static void place_state(CudaTarget *ct, Carver *cv) {
     ct->cublas_ws = carve(cv, CUBLAS_WORKSPACE_BYTES);
 }
 
-/* RoPE tables exactly as target_cpu.c builds them (inv_freq and the angle in fp32, as transformers
- * computes them), so both backends rotate by bit-identical factors. */
+/* The shared RoPE tables (model.h), so both backends rotate by bit-identical factors. */
 static void upload_rope(CudaTarget *ct) {
     const ModelConfig *c = &ct->cfg;
     size_t half = c->head_dim / 2, S = c->seq_len;
     float *cs = (float *)mallocCheck(S * half * sizeof(float)), *sn = (float *)mallocCheck(S * half * sizeof(float));
-    for (size_t i = 0; i < half; i++) {
-        float inv_freq = (float)(1.0 / pow((double)c->rope_theta, (double)(2 * i) / (double)c->head_dim));
-        for (size_t t = 0; t < S; t++) {
-            float angle = (float)t * inv_freq;
-            cs[t * half + i] = cosf(angle);
-            sn[t * half + i] = sinf(angle);
-        }
-    }
+    rope_tables(c, cs, sn);
     cudaCheck(cudaMemcpy(ct->rope_cos, cs, S * half * sizeof(float), cudaMemcpyHostToDevice));
     cudaCheck(cudaMemcpy(ct->rope_sin, sn, S * half * sizeof(float), cudaMemcpyHostToDevice));
     free(cs);
