@@ -15,55 +15,9 @@
 #include "drafters.h"
 #include "generate.h"
 #include "sampler.h"
-#include "test_util.h"
-
-#define MAX_CAT 512
-
-typedef struct {
-    int x1, x2;     /* x2 = -1: the category is "x1 followed by anything not listed" */
-    double prob;
-} Category;
+#include "test_sampling_util.h"
 
 static double chi2_critical(int k) { return test_chi2_critical(k, 3.09); }
-
-/* The exact joint distribution of the first two generated tokens, grouped into categories with an
- * expected count of at least min_count; everything else falls into one "other" category. */
-static int build_categories(Target *t, const int *prompt, int np, const SamplerConfig *sc, double min_prob,
-                            Category *cat, double *other) {
-    int V = t->cfg->vocab_size;
-    float *logits = mallocCheck(sizeof(float) * V), *p1 = mallocCheck(sizeof(float) * V), *p2 = mallocCheck(sizeof(float) * V);
-    int *hist = mallocCheck(sizeof(int) * (np + 1));
-    memcpy(hist, prompt, sizeof(int) * np);
-    Sampler *s = sampler_build(sc, V);
-    t->truncate(t, 0);
-    t->forward(t, prompt, np, 0, logits, 1);
-    sampler_probs(s, logits, prompt, np, p1);
-    int n = 0;
-    double listed = 0.0;
-    for (int x1 = 0; x1 < V; x1++) {
-        if (p1[x1] < min_prob) continue;
-        t->truncate(t, np);
-        t->forward(t, &x1, 1, np, logits, 1);
-        hist[np] = x1;
-        sampler_probs(s, logits, hist, np + 1, p2);
-        double rest = p1[x1];
-        for (int x2 = 0; x2 < V; x2++) {
-            double pj = (double)p1[x1] * p2[x2];
-            if (pj < min_prob || n >= MAX_CAT - 1) continue;
-            cat[n++] = (Category){x1, x2, pj};
-            rest -= pj;
-            listed += pj;
-        }
-        if (rest >= min_prob && n < MAX_CAT) {
-            cat[n++] = (Category){x1, -1, rest};
-            listed += rest;
-        }
-    }
-    *other = 1.0 - listed;
-    sampler_free(s);
-    free(logits); free(p1); free(p2); free(hist);
-    return n;
-}
 
 typedef struct {
     double chi2, crit;
@@ -74,8 +28,7 @@ typedef struct {
 static Outcome run_config(Target *t, const ModelConfig *cfg, const char *drafter_spec, SamplerConfig sc, int skip,
                           const int *prompt, int np, int n_samples) {
     Category cat[MAX_CAT];
-    double other;
-    int nc = build_categories(t, prompt, np, &sc, 10.0 / n_samples, cat, &other);
+    int nc = sampling_categories(t, prompt, np, &sc, 10.0 / n_samples, cat);
     long *count = callocCheck(nc + 1, sizeof(long));
     long reached1 = 0, accepted1 = 0;
     double ea_sum = 0.0;
@@ -93,14 +46,7 @@ static Outcome run_config(Target *t, const ModelConfig *cfg, const char *drafter
         GenResult r;
         speculative_generate(t, &d, prompt, np, &g, &r);
         CHECK(r.n_tokens >= 2 || r.stopped_at_eos, "fewer than 2 tokens");
-        int x1 = r.tokens[0], x2 = r.n_tokens > 1 ? r.tokens[1] : -2;
-        int k = nc; /* "other" */
-        for (int c = 0; c < nc; c++) {
-            if (cat[c].x1 != x1) continue;
-            if (cat[c].x2 == x2) { k = c; break; }
-            if (cat[c].x2 == -1) k = c; /* unless a listed pair matches later */
-        }
-        count[k]++;
+        count[sampling_category_of(cat, nc, r.tokens[0], r.n_tokens > 1 ? r.tokens[1] : -2)]++;
         reached1 += r.reached[0];
         accepted1 += r.accepted_at[0];
         ea_sum += r.expected_acceptance_sum;
@@ -109,13 +55,7 @@ static Outcome run_config(Target *t, const ModelConfig *cfg, const char *drafter
     }
     drafter_free(&d);
     Outcome out = {0};
-    for (int c = 0; c <= nc; c++) {
-        double e = n_samples * (c < nc ? cat[c].prob : other);
-        if (e <= 0) continue;
-        out.chi2 += (count[c] - e) * (count[c] - e) / e;
-        out.df++;
-    }
-    out.df -= 1;
+    out.chi2 = sampling_chi2(count, cat, nc, n_samples, &out.df);
     out.crit = chi2_critical(out.df);
     out.alpha1 = reached1 ? (double)accepted1 / reached1 : NAN;
     out.expected1 = ea_n ? ea_sum / ea_n : NAN;

@@ -16,68 +16,16 @@
 #include "drafters.h"
 #include "generate.h"
 #include "sampler.h"
-#include "test_util.h"
+#include "test_sampling_util.h"
 
 #define N_SAMPLES 10000
-#define MAX_CAT 512
-
-typedef struct {
-    int x1, x2; /* x2 = -1: x1 followed by a token not listed */
-    double prob;
-} Category;
-
 static double chi2_critical(int k) { return test_chi2_critical(k, 3.09); }
-
-/* Pairs (x1, x2) with probability >= min_prob, then (x1, other) where that is >= min_prob. */
-static int categories(Target *t, const int *prompt, int np, const SamplerConfig *sc, double min_prob, Category *cat) {
-    int V = t->cfg->vocab_size, n = 0;
-    float *logits = mallocCheck(sizeof(float) * V), *p1 = mallocCheck(sizeof(float) * V), *p2 = mallocCheck(sizeof(float) * V);
-    int *hist = mallocCheck(sizeof(int) * (np + 1));
-    memcpy(hist, prompt, sizeof(int) * np);
-    Sampler *s = sampler_build(sc, V);
-    t->truncate(t, 0);
-    t->forward(t, prompt, np, 0, logits, 1);
-    sampler_probs(s, logits, prompt, np, p1);
-    for (hist[np] = 0; hist[np] < V; hist[np]++) {
-        int x1 = hist[np];
-        if (p1[x1] < min_prob) continue;
-        t->truncate(t, np);
-        t->forward(t, &x1, 1, np, logits, 1);
-        sampler_probs(s, logits, hist, np + 1, p2);
-        double rest = p1[x1];
-        for (int x2 = 0; x2 < V && n < MAX_CAT - 1; x2++) {
-            double pj = (double)p1[x1] * p2[x2];
-            if (pj < min_prob) continue;
-            cat[n++] = (Category){x1, x2, pj};
-            rest -= pj;
-        }
-        if (rest >= min_prob && n < MAX_CAT) cat[n++] = (Category){x1, -1, rest};
-    }
-    sampler_free(s);
-    free(logits);
-    free(p1);
-    free(p2);
-    free(hist);
-    return n;
-}
-
-static int category_of(const Category *cat, int n, int x1, int x2) {
-    int k = n; /* the pooled rest */
-    for (int c = 0; c < n; c++) {
-        if (cat[c].x1 != x1) continue;
-        if (cat[c].x2 == x2) return c;
-        if (cat[c].x2 == -1) k = c;
-    }
-    return k;
-}
 
 /* Generates N_SAMPLES times (drafter NULL: autoregressive) and returns chi2 / critical value. */
 static double run(Target *t, const ModelConfig *cfg, const char *drafter, SamplerConfig sc, int skip, const int *prompt,
                   int np) {
     Category cat[MAX_CAT];
-    int nc = categories(t, prompt, np, &sc, 10.0 / N_SAMPLES, cat);
-    double listed = 0.0;
-    for (int c = 0; c < nc; c++) listed += cat[c].prob;
+    int nc = sampling_categories(t, prompt, np, &sc, 10.0 / N_SAMPLES, cat);
     long *count = callocCheck(nc + 1, sizeof(long)), reached = 0, accepted = 0;
     double ea = 0.0;
     long ea_n = 0;
@@ -97,7 +45,7 @@ static double run(Target *t, const ModelConfig *cfg, const char *drafter, Sample
         if (drafter) speculative_generate(t, &d, prompt, np, &g, &r);
         else autoregressive_generate(t, prompt, np, &g, &r);
         CHECK(r.n_tokens >= 2 || r.stopped_at_eos, "fewer than 2 tokens");
-        count[category_of(cat, nc, r.tokens[0], r.n_tokens > 1 ? r.tokens[1] : -2)]++;
+        count[sampling_category_of(cat, nc, r.tokens[0], r.n_tokens > 1 ? r.tokens[1] : -2)]++;
         reached += r.reached[0];
         accepted += r.accepted_at[0];
         ea += r.expected_acceptance_sum;
@@ -105,14 +53,8 @@ static double run(Target *t, const ModelConfig *cfg, const char *drafter, Sample
         gen_result_free(&r);
     }
     if (drafter) drafter_free(&d);
-    double chi2 = 0.0;
-    int df = -1;
-    for (int c = 0; c <= nc; c++) {
-        double e = N_SAMPLES * (c < nc ? cat[c].prob : 1.0 - listed);
-        if (e <= 0) continue;
-        chi2 += (count[c] - e) * (count[c] - e) / e;
-        df++;
-    }
+    int df;
+    double chi2 = sampling_chi2(count, cat, nc, N_SAMPLES, &df);
     double crit = chi2_critical(df), alpha1 = reached ? (double)accepted / reached : NAN;
     double expected1 = ea_n ? ea / ea_n : NAN, se = sqrt(expected1 * (1 - expected1) / (reached ? reached : 1));
     printf("%-24s T=%.1f top_k=%d top_p=%.2f penalty=%.1f%s: chi2 %.1f (df %d, critical %.1f)", drafter ? drafter : "autoregressive",
