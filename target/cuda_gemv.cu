@@ -10,6 +10,9 @@
  * while they reduce the current one, so the inputs are staged once per block, not per pair. Inputs too large for the
  * shared-memory budget are read through L1 instead; both paths sum in the same order, so a row's
  * result depends neither on the path nor on n. */
+#include <stdlib.h>
+#include <string.h>
+
 #include "cuda_gemv.h"
 
 #define GEMV_WARPS 4 /* small blocks: wide grids spread evenly over the multiprocessors */
@@ -19,6 +22,7 @@
 #define GEMV_BLOCKS_PER_SM 8            /* grid cap: beyond it warps take several units */
 
 static int gemv_max_blocks = 1 << 30;   /* set by gemv_init() */
+static int gemv_use_mma = 1;            /* set by gemv_init() */
 
 /* 16 bytes of weights as floats. */
 __device__ __forceinline__ void load_weights(const __nv_bfloat16 *p, float *v) {
@@ -216,6 +220,11 @@ static void launch_typed(const GemvArgs *g, cudaStream_t s) {
 }
 
 void launch_gemv(const GemvArgs *g, cudaStream_t s) {
+    if (gemv_use_mma && gemv_mma_supported(g)) launch_gemv_mma(g, s);
+    else launch_gemv_simt(g, s);
+}
+
+void launch_gemv_simt(const GemvArgs *g, cudaStream_t s) {
     CHECK(g->n >= 1 && g->n <= GEMV_ROWS_MAX && gemv_supported(g->wdt, g->in), "gemv of %d rows, in %d", g->n, g->in);
     if (g->wdt == DTYPE_BF16) launch_typed<__nv_bfloat16>(g, s);
     else if (g->wdt == DTYPE_F16) launch_typed<__half>(g, s);
@@ -236,7 +245,20 @@ static void allow_staging_typed(void) {
     allow_staging<WT, 16>();
 }
 
+int gemv_mma_enabled(DType dt, const int *ins, int n_ins) {
+    GemvArgs g = {};
+    g.wdt = dt;
+    for (int i = 0; i < n_ins; i++) {
+        g.in = ins[i];
+        if (!gemv_use_mma || !gemv_mma_supported(&g)) return 0;
+    }
+    return 1;
+}
+
 void gemv_init(void) {
+    const char *kind = getenv("SPECDEC_CUDA_GEMV");
+    if (kind && strcmp(kind, "mma") && strcmp(kind, "simt")) fatal("SPECDEC_CUDA_GEMV is '%s': expected mma or simt", kind);
+    gemv_use_mma = !kind || !strcmp(kind, "mma");
     int dev, sms;
     cudaCheck(cudaGetDevice(&dev));
     cudaCheck(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, dev));

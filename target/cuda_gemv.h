@@ -27,11 +27,25 @@ typedef struct {
     GemvEpilogue epilogue;
 } GemvArgs;
 
-/* Whether the fused kernel takes rows of `in` elements of dtype dt (16-byte aligned rows). */
+/* Whether the fused kernels take rows of `in` elements of dtype dt (16-byte aligned rows). */
 int gemv_supported(DType dt, int in);
-/* Once per process before the first launch: lets the kernels stage inputs in shared memory. */
+/* Once per process before the first launch: lets the kernels stage inputs in shared memory, and
+ * reads SPECDEC_CUDA_GEMV (mma: the tensor-core kernel where it applies, the default; simt: the
+ * CUDA-core kernel always, for comparison). */
 void gemv_init(void);
+/* The tensor-core kernel (cuda_gemv_mma.cu) where gemv_mma_supported(), else the CUDA-core one. */
 void launch_gemv(const GemvArgs *g, cudaStream_t s);
+
+/* The CUDA-core kernel, any dtype (cuda_gemv.cu). */
+void launch_gemv_simt(const GemvArgs *g, cudaStream_t s);
+/* The tensor-core kernel: bf16 weights with `in` a multiple of 64. */
+int gemv_mma_supported(const GemvArgs *g);
+void launch_gemv_mma(const GemvArgs *g, cudaStream_t s);
+/* For kernel_bench: warps = 0 chooses the warps per block by occupancy (the default), else at most
+ * that many; each warp takes at least min_chunks chunks of 64 inputs (default 1). */
+void gemv_mma_tune(int warps, int min_chunks);
+/* Whether launch_gemv() uses the tensor-core kernel for bf16 weights of these input sizes. */
+int gemv_mma_enabled(DType dt, const int *ins, int n_ins);
 
 /* x (n, dim) fp32 = embed[tokens[r]]. */
 void launch_embed(float *x, const int *tokens, const void *embed, DType edt, int n, int dim, cudaStream_t s);

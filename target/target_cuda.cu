@@ -326,12 +326,12 @@ Target *target_cuda_build(const Model *m, int max_batch) {
     Carver cv = {NULL, 0};
     place_weights(ct, m, &cv);
     ct->weight_bytes = cv.used;
-    /* Large models are bandwidth-bound: cuBLAS's tensor-core GEMMs read the weights once for all
-     * rows, so verifying k tokens costs about one decode step (Llama-3.2-1B shape on the H200:
-     * T(9)/T(1) = 1.09, against 4.87 with the fp32 CUDA-core fused kernels). The fused kernels pay
-     * off only where launches dominate, as in pycode-19m. One path for every forward also keeps
-     * greedy speculative output identical to autoregressive output. */
-    if (!rows_env && ct->weight_bytes > ((size_t)256 << 20)) ct->fused_rows = 0;
+    /* Large models are bandwidth-bound: verifying k tokens should cost about one decode step. The
+     * tensor-core fused kernel (bf16) gives that; the CUDA-core one does not (Llama-3.2-1B shape on
+     * the H200: T(9)/T(1) = 4.87), so large models without the former use cuBLAS for every
+     * forward, which also keeps greedy speculative output identical to autoregressive output. */
+    const int ins[3] = {c->dim, c->n_heads * c->head_dim, c->hidden_dim};
+    if (!rows_env && ct->weight_bytes > ((size_t)256 << 20) && !gemv_mma_enabled(ct->wdt, ins, 3)) ct->fused_rows = 0;
     size_t free_b, total_b;
     cudaCheck(cudaMemGetInfo(&free_b, &total_b));
     if (cv.used > free_b) fatal("%s: %zu MB of weights do not fit in %zu MB of free GPU memory", m->path, cv.used >> 20, free_b >> 20);

@@ -9,6 +9,8 @@
 # bench      specdec bench on pycode-19m (drafters pycode-3m, lookup:4, ngram:3; cuBLAS projections for
 #            comparison), a per-round trace, and a random-weight Llama-3.2-1B shape (fused and cuBLAS)
 # big        the Llama-3.1-8B shape (a 16 GB synth)
+# kernels    tools/kernel_bench: the tensor-core projection kernel checked against the CUDA-core one,
+#            and per-kernel timings in graphs (projections of pycode-19m and Llama-1B shapes, attention)
 # profile    Nsight Compute kernel durations of pycode-19m forwards (ncu_*.csv)
 #
 # Models come from $SPECDEC_MODELS (default .models: copies of ../shared/models carried to the
@@ -93,6 +95,10 @@ if [[ $MODES == *" tests "* ]]; then
     memcheck ar_sampled --decoder ar --temperature 1 --top-k 20
 fi
 
+if [[ $MODES == *" kernels "* ]]; then
+    run_logged kernel_bench timeout 600 "$BUILD/kernel_bench" check time
+fi
+
 bench() { # name, bench options...
     local name=$1; shift
     run_logged "bench_$name" "$SPECDEC" bench --device cuda --out "$LOGS/bench/$name.json" "$@"
@@ -105,6 +111,8 @@ if [[ $MODES == *" bench "* ]]; then
     bench pycode-19m_cuda_ngram-3 --target pycode/pycode-19m --drafter ngram:3 --gammas 2,4,6,8
     SPECDEC_CUDA_FUSED_ROWS=0 bench pycode-19m_cuda_cublas --target pycode/pycode-19m --drafter model:pycode/pycode-3m \
         --gammas 3,4
+    SPECDEC_CUDA_GEMV=simt bench pycode-19m_cuda_simt --target pycode/pycode-19m --drafter model:pycode/pycode-3m \
+        --gammas 3,4,5
     # one prompt round by round: drafter and target milliseconds per round
     ids=$(python3 -c "import json; print(','.join(map(str, json.load(open('tests/fixtures/models/humaneval40_pycode_ids.json'))['prompts'][0])))")
     run_logged trace_pycode-3m "$SPECDEC" generate --target pycode/pycode-19m --device cuda --decoder spec \
@@ -113,6 +121,8 @@ if [[ $MODES == *" bench "* ]]; then
     run_logged synth_llama-1b "$SPECDEC" synth --shape llama-1b --dtype bf16 --out "$synth/llama-1b"
     bench llama-1b_cuda --target "$synth/llama-1b" --name llama-1b --context 128
     SPECDEC_CUDA_FUSED_ROWS=0 bench llama-1b_cuda_cublas --target "$synth/llama-1b" --name llama-1b --context 128
+    SPECDEC_CUDA_GEMV=simt SPECDEC_CUDA_FUSED_ROWS=16 bench llama-1b_cuda_simt --target "$synth/llama-1b" --name llama-1b \
+        --context 128
     bench llama-1b_cuda_ctx1024 --target "$synth/llama-1b" --name llama-1b --context 1024
 fi
 if [[ $MODES == *" big "* ]]; then

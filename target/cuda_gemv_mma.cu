@@ -1,0 +1,239 @@
+/* Fused skinny projections on the tensor cores, for bf16 weights: y = W a for n <= 16 rows, with
+ * the same epilogues as the CUDA-core kernel (cuda_gemv.cu). Decode and verification read every
+ * weight once, so their cost is the weight bytes; the tensor cores make the n input rows nearly
+ * free, which the CUDA-core kernel's per-row FMAs do not (Llama-3.2-1B shape, H200: T(9)/T(1)
+ * 4.87 there).
+ *
+ * Work: a block owns a tile of 16 weight rows (for SwiGLU, 8 gate rows over their 8 up rows) and
+ * splits the input dimension among its warps in chunks of 64. Lane (g, t) (g = lane / 4,
+ * t = lane % 4) takes elements [16t, 16t + 16) of each chunk of rows g and g + 8 (128 contiguous
+ * bytes per row across the group), MMA_PREFETCH chunks ahead, and the same elements of input rows
+ * g (and g + 8 when n > 8), a group of MMA_PREFETCH chunks at a time. (A deeper ring of weights in
+ * shared memory through cp.async measured slower on the H200: Llama-1B gate_up 35 us against 24.) An mma.m16n8k16 sums over 16 k-slots, of which thread t owns 4 in A
+ * and the same 4 in B; any assignment of physical k to those slots gives the same dot product, so
+ * each of the four steps of a chunk feeds thread t two of its own element pairs, and no shuffle or
+ * shared memory is needed to build fragments.
+ *
+ * Precision: the fp32 inputs are split into bf16 hi + lo (hi = bf16(x), lo = bf16(x - hi)), two
+ * mma per step into one fp32 accumulator, so an input keeps about 16 significant bits (relative
+ * error under 2^-16) instead of bf16's 8: the logits stay within fp32 rounding noise of the CPU
+ * path's. RMSNorm is folded in as y = inv_rms * W (norm .* a): each warp sums the squares of the
+ * inputs it loads anyway, and the block adds its warps' sums.
+ *
+ * Order: warps add their partial tiles in warp order, so a row's result depends neither on n nor
+ * on which rows share the launch (greedy speculative output equals autoregressive output). */
+#include "cuda_gemv.h"
+
+#define MMA_CHUNK 64       /* input elements per warp step */
+#define MMA_PREFETCH 2     /* chunks of weights per lane in flight */
+#define MMA_MIN_CHUNKS 1   /* per warp, by default */
+#define MMA_WARPS_MAX 16
+
+/* d += a b: m16n8k16, bf16 inputs, fp32 accumulation. */
+__device__ __forceinline__ void mma_bf16(float *d, const unsigned *a, unsigned b0, unsigned b1) {
+    asm volatile("mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, "
+                 "{%0,%1,%2,%3};"
+                 : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
+                 : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
+}
+
+__device__ __forceinline__ unsigned pack_bf16(float lo_k, float hi_k) {
+    __nv_bfloat162 v = __floats2bfloat162_rn(lo_k, hi_k); /* .x: the lower k, in the low half */
+    return *(unsigned *)&v;
+}
+
+/* 16 inputs (pairs p = 0..7) of one row, times the norm weight, split into bf16 hi and lo pairs;
+ * ss += the squares of the raw inputs (rows past n are zeros and add nothing). */
+__device__ __forceinline__ void split_inputs(const float4 *x, const float *norm, unsigned *hi, unsigned *lo, float &ss) {
+    float v[16];
+#pragma unroll
+    for (int q = 0; q < 4; q++) {
+        v[4 * q] = x[q].x;
+        v[4 * q + 1] = x[q].y;
+        v[4 * q + 2] = x[q].z;
+        v[4 * q + 3] = x[q].w;
+    }
+    if (norm) {
+#pragma unroll
+        for (int i = 0; i < 16; i += 4) {
+            float4 f = __ldg((const float4 *)(norm + i));
+            ss += v[i] * v[i] + v[i + 1] * v[i + 1] + v[i + 2] * v[i + 2] + v[i + 3] * v[i + 3];
+            v[i] *= f.x;
+            v[i + 1] *= f.y;
+            v[i + 2] *= f.z;
+            v[i + 3] *= f.w;
+        }
+    }
+#pragma unroll
+    for (int p = 0; p < 8; p++) {
+        float a = v[2 * p], b = v[2 * p + 1];
+        float ha = __bfloat162float(__float2bfloat16_rn(a)), hb = __bfloat162float(__float2bfloat16_rn(b));
+        hi[p] = pack_bf16(ha, hb);
+        lo[p] = pack_bf16(a - ha, b - hb);
+    }
+}
+
+/* One chunk's weights for this lane: rows r0 and r1, elements [k, k + 16). */
+__device__ __forceinline__ void load_chunk(const __nv_bfloat16 *r0, const __nv_bfloat16 *r1, int k, uint4 *w) {
+    w[0] = __ldg((const uint4 *)(r0 + k));
+    w[1] = __ldg((const uint4 *)(r0 + k + 8));
+    w[2] = __ldg((const uint4 *)(r1 + k));
+    w[3] = __ldg((const uint4 *)(r1 + k + 8));
+}
+
+template <int NT>
+__device__ __forceinline__ void load_inputs(float4 (*x)[4], const GemvArgs &g, int gi, int ti, int cc, int c1) {
+#pragma unroll
+    for (int j = 0; j < NT; j++) {
+        const int r = 8 * j + gi;
+        const float4 *src = (const float4 *)(g.a + (size_t)r * g.in + cc * MMA_CHUNK + 16 * ti);
+#pragma unroll
+        for (int q = 0; q < 4; q++) x[j][q] = cc < c1 && r < g.n ? __ldg(src + q) : make_float4(0, 0, 0, 0);
+    }
+}
+
+/* NT n-tiles of 8 input rows (1: n <= 8, 2: n <= 16). grid: one block per 16-row tile. */
+template <int NT>
+__global__ void __launch_bounds__(MMA_WARPS_MAX * 32) gemv_mma_kernel(GemvArgs g) {
+    __shared__ float part[MMA_WARPS_MAX][NT * 4][32]; /* each warp's accumulators, by lane */
+    __shared__ float ss_part[MMA_WARPS_MAX][16];
+    __shared__ float inv_rms[16];
+    const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, gi = lane >> 2, ti = lane & 3;
+    const int warps = blockDim.x >> 5, in = g.in, n = g.n, swiglu = g.epilogue == GEMV_SWIGLU;
+    const int chunks = in / MMA_CHUNK, per_warp = (chunks + warps - 1) / warps;
+    const int c0 = warp * per_warp, c1 = min(chunks, c0 + per_warp);
+    /* the tile's rows: (tile * 16 + gi, tile * 16 + gi + 8), or gate row tile * 8 + gi and its up row */
+    const int half = g.out / 2;
+    int row0 = swiglu ? blockIdx.x * 8 + gi : blockIdx.x * 16 + gi, row1 = swiglu ? row0 + half : row0 + 8;
+    const __nv_bfloat16 *W = (const __nv_bfloat16 *)g.W;
+    const __nv_bfloat16 *w0 = W + (size_t)(row0 < g.out ? row0 : 0) * in + 16 * ti;
+    const __nv_bfloat16 *w1 = W + (size_t)(row1 < g.out ? row1 : 0) * in + 16 * ti;
+
+    pdl_trigger();
+    uint4 wb[MMA_PREFETCH][4];
+#pragma unroll
+    for (int u = 0; u < MMA_PREFETCH; u++)
+        if (c0 + u < c1) load_chunk(w0, w1, (c0 + u) * MMA_CHUNK, wb[u]);
+    pdl_wait(); /* the weights are on their way; the inputs come from the previous kernel */
+
+    float acc[NT][4], ss[NT];
+#pragma unroll
+    for (int j = 0; j < NT; j++) {
+        ss[j] = 0.0f;
+        acc[j][0] = acc[j][1] = acc[j][2] = acc[j][3] = 0.0f;
+    }
+    const float *norm = g.norm ? g.norm + 16 * ti : NULL;
+    for (int c = c0; c < c1; c += MMA_PREFETCH) {
+        float4 x[MMA_PREFETCH][NT][4]; /* the group's inputs, all requested before the first is used */
+#pragma unroll
+        for (int u = 0; u < MMA_PREFETCH; u++) load_inputs<NT>(x[u], g, gi, ti, c + u, c1);
+#pragma unroll
+        for (int u = 0; u < MMA_PREFETCH; u++) {
+            const int cc = c + u;
+            if (cc >= c1) break;
+            unsigned hi[NT][8], lo[NT][8];
+#pragma unroll
+            for (int j = 0; j < NT; j++) split_inputs(x[u][j], norm ? norm + cc * MMA_CHUNK : NULL, hi[j], lo[j], ss[j]);
+            const unsigned *w = (const unsigned *)wb[u]; /* [0..7]: row0 pairs 0-7, [8..15]: row1 pairs 0-7 */
+#pragma unroll
+            for (int s = 0; s < 4; s++) {
+                const unsigned af[4] = {w[2 * s], w[8 + 2 * s], w[2 * s + 1], w[8 + 2 * s + 1]};
+#pragma unroll
+                for (int j = 0; j < NT; j++) {
+                    mma_bf16(acc[j], af, hi[j][2 * s], hi[j][2 * s + 1]);
+                    mma_bf16(acc[j], af, lo[j][2 * s], lo[j][2 * s + 1]);
+                }
+            }
+            /* the slot is free: the chunk MMA_PREFETCH ahead goes into it */
+            if (cc + MMA_PREFETCH < c1) load_chunk(w0, w1, (cc + MMA_PREFETCH) * MMA_CHUNK, wb[u]);
+        }
+    }
+
+#pragma unroll
+    for (int j = 0; j < NT; j++)
+#pragma unroll
+        for (int i = 0; i < 4; i++) part[warp][j * 4 + i][lane] = acc[j][i];
+    if (g.norm) {
+#pragma unroll
+        for (int j = 0; j < NT; j++) {
+            float s = ss[j];
+            s += __shfl_xor_sync(0xffffffffu, s, 1);
+            s += __shfl_xor_sync(0xffffffffu, s, 2);
+            if (ti == 0) ss_part[warp][8 * j + gi] = s;
+        }
+    }
+    __syncthreads();
+    if (g.norm && threadIdx.x < 8 * NT) {
+        float s = 0.0f;
+        for (int w = 0; w < warps; w++) s += ss_part[w][threadIdx.x];
+        inv_rms[threadIdx.x] = 1.0f / sqrtf(s / (float)in + g.eps);
+    }
+    if (g.norm) __syncthreads();
+
+    /* slot (j, i, l): accumulator i of lane l in n-tile j: weight row gi (+8 for i >= 2) of lane l,
+     * input row 8j + 2 (l % 4) + i % 2 */
+    for (int slot = threadIdx.x; slot < NT * 4 * 32; slot += blockDim.x) {
+        const int j = slot / 128, i = (slot / 32) % 4, l = slot % 32;
+        const int r = 8 * j + 2 * (l & 3) + (i & 1);
+        if (r >= n || (swiglu && i >= 2)) continue;
+        const float scale = g.norm ? inv_rms[r] : 1.0f;
+        float v = 0.0f;
+        for (int w = 0; w < warps; w++) v += part[w][j * 4 + i][l];
+        v *= scale;
+        if (swiglu) {
+            float up = 0.0f;
+            for (int w = 0; w < warps; w++) up += part[w][j * 4 + i + 2][l];
+            up *= scale;
+            const int o = blockIdx.x * 8 + (l >> 2);
+            if (o < half) g.y[(size_t)r * half + o] = v / (1.0f + expf(-v)) * up;
+            continue;
+        }
+        const int o = blockIdx.x * 16 + (l >> 2) + (i >= 2 ? 8 : 0);
+        if (o >= g.out) continue;
+        if (g.epilogue == GEMV_RESIDUAL) g.y[(size_t)r * g.out + o] += v;
+        else g.y[(size_t)r * g.out + o] = v;
+    }
+}
+
+/* Warps per block: as many as the tile's chunks allow (at least MMA_MIN_CHUNKS each: fewer, and
+ * the block's reduction outweighs the loads) while every block still fits in one wave; where no
+ * count fits (the classifier), 8. kernel_bench compares this choice with fixed counts. */
+static int mma_fixed_warps = 0, mma_min_chunks = MMA_MIN_CHUNKS;
+
+void gemv_mma_tune(int warps, int min_chunks) {
+    CHECK(warps >= 0 && warps <= MMA_WARPS_MAX && min_chunks >= 1, "mma gemv tuning %d warps, %d chunks", warps, min_chunks);
+    mma_fixed_warps = warps;
+    mma_min_chunks = min_chunks;
+}
+
+int gemv_mma_supported(const GemvArgs *g) {
+    return g->wdt == DTYPE_BF16 && g->in % MMA_CHUNK == 0 && (g->epilogue != GEMV_SWIGLU || g->out % 2 == 0);
+}
+
+/* One choice for both kernels, from the larger one's occupancy: a row's sum order follows the
+ * warp count, and must not change with n. */
+static int choose_warps(int chunks, int tiles) {
+    static int sms, fits[MMA_WARPS_MAX + 1]; /* blocks of w warps resident per multiprocessor */
+    if (!sms) {
+        int dev;
+        cudaCheck(cudaGetDevice(&dev));
+        cudaCheck(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, dev));
+        for (int w = 1; w <= MMA_WARPS_MAX; w++)
+            cudaCheck(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&fits[w], gemv_mma_kernel<2>, w * 32, 0));
+    }
+    int most = chunks / mma_min_chunks;
+    most = most < 1 ? 1 : most > MMA_WARPS_MAX ? MMA_WARPS_MAX : most;
+    if (mma_fixed_warps) return mma_fixed_warps < most ? mma_fixed_warps : most;
+    for (int w = most; w >= 1; w--)
+        if (tiles <= fits[w] * sms) return w;
+    return most < 8 ? most : 8;
+}
+
+void launch_gemv_mma(const GemvArgs *g, cudaStream_t s) {
+    CHECK(g->n >= 1 && g->n <= GEMV_ROWS_MAX && gemv_mma_supported(g), "mma gemv of %d rows, in %d", g->n, g->in);
+    const int chunks = g->in / MMA_CHUNK;
+    const int tiles = g->epilogue == GEMV_SWIGLU ? (g->out / 2 + 7) / 8 : (g->out + 15) / 16;
+    const int w = choose_warps(chunks, tiles);
+    if (g->n <= 8) launch_pdl(gemv_mma_kernel<1>, dim3(tiles), dim3(w * 32), 0, s, *g);
+    else launch_pdl(gemv_mma_kernel<2>, dim3(tiles), dim3(w * 32), 0, s, *g);
+}
