@@ -68,7 +68,7 @@ static float *run_once(int mma, GemvArgs g, const float *y0, size_t ycount) {
 }
 
 static int check(void) {
-    const int shapes[][2] = {{384, 640}, {384, 2048}, {384, 8192}, {1024, 384}, {2048, 3072}, {192, 200}};
+    const int shapes[][2] = {{384, 640}, {384, 2048}, {384, 8192}, {1024, 384}, {2048, 3072}, {192, 200}, {128, 65552}};
     const GemvEpilogue eps[3] = {GEMV_STORE, GEMV_RESIDUAL, GEMV_SWIGLU};
     int failures = 0;
     double worst = 0.0;
