@@ -2,26 +2,28 @@
  * the same epilogues as the CUDA-core kernel (cuda_gemv.cu). Decode and verification read every
  * weight once, so their cost is the weight bytes; the tensor cores make the n input rows nearly
  * free, which the CUDA-core kernel's per-row FMAs do not (Llama-3.2-1B shape, H200: T(9)/T(1)
- * 4.87 there).
+ * 1.43 here, 4.88 there).
  *
- * Work: a block owns a tile of 16 weight rows (for SwiGLU, 8 gate rows over their 8 up rows) and
- * splits the input dimension among its warps in chunks of 64. Lane (g, t) (g = lane / 4,
- * t = lane % 4) takes elements [16t, 16t + 16) of each chunk of rows g and g + 8 (128 contiguous
- * bytes per row across the group), MMA_PREFETCH chunks ahead, and the same elements of input rows
- * g (and g + 8 when n > 8), a group of MMA_PREFETCH chunks at a time. (A deeper ring of weights in
- * shared memory through cp.async measured slower on the H200: Llama-1B gate_up 35 us against 24.) An mma.m16n8k16 sums over 16 k-slots, of which thread t owns 4 in A
- * and the same 4 in B; any assignment of physical k to those slots gives the same dot product, so
- * each of the four steps of a chunk feeds thread t two of its own element pairs, and no shuffle or
- * shared memory is needed to build fragments.
+ * Work: a block owns one (or, for n > 8 on many tiles, two) tiles of 16 weight rows (for SwiGLU,
+ * 8 gate rows over their 8 up rows) and splits the input dimension among its warps in chunks of 64.
+ * Lane (g, t) (g = lane / 4, t = lane % 4) takes elements [16t, 16t + 16) of each chunk of rows g
+ * and g + 8 (128 contiguous bytes per row across the group), PF chunks ahead, and the same elements
+ * of input rows g (and g + 8 when n > 8), PF chunks at a time. (A deeper ring of weights in shared
+ * memory through cp.async measured slower on the H200: Llama-1B gate/up 35 us against 24.)
+ * An mma.m16n8k16 sums over 16 k-slots, of which thread t owns 4 in A and the same 4 in B; any
+ * assignment of physical k to those slots gives the same dot product, so each of the four steps of
+ * a chunk feeds thread t two of its own element pairs, and no shuffle or shared memory is needed to
+ * build fragments.
  *
  * Precision: the fp32 inputs are split into bf16 hi + lo (hi = bf16(x), lo = bf16(x - hi)), two
- * mma per step into one fp32 accumulator, so an input keeps about 16 significant bits (relative
- * error under 2^-16) instead of bf16's 8: the logits stay within fp32 rounding noise of the CPU
- * path's. RMSNorm is folded in as y = inv_rms * W (norm .* a): each warp sums the squares of the
- * inputs it loads anyway, and the block adds its warps' sums.
+ * mma per step into one fp32 accumulator, so an input keeps about 16 significant bits instead of
+ * bf16's 8: on random data the result is within relative L2 4.8e-6 of the fp32 CUDA-core kernel's
+ * (tools/kernel_bench check). RMSNorm is folded in as y = inv_rms * W (norm .* a): each warp sums
+ * the squares of the inputs it loads anyway, and the block adds its warps' sums.
  *
- * Order: warps add their partial tiles in warp order, so a row's result depends neither on n nor
- * on which rows share the launch (greedy speculative output equals autoregressive output). */
+ * Order: warps add their partial tiles in warp order, and the warp count depends only on the
+ * matrix, so a row's result depends neither on n nor on which rows share the launch (greedy
+ * speculative output equals autoregressive output). */
 #include "cuda_gemv.h"
 
 #define MMA_CHUNK 64       /* input elements per warp step */
@@ -226,8 +228,9 @@ int gemv_mma_supported(const GemvArgs *g) {
     return g->wdt == DTYPE_BF16 && g->in % MMA_CHUNK == 0 && (g->epilogue != GEMV_SWIGLU || g->out % 2 == 0);
 }
 
-/* One choice for both kernels, from the tiles of the n <= 8 one: a row's sum order follows the
- * warp count, and must not change with n. */
+/* One choice for every kernel, from the occupancy of the n > 8 ones (128 registers, the most): a
+ * row's sum order follows the warp count, and must not change with n; and a count that fits one
+ * wave for the n <= 8 kernel but not for them made Llama-8B's T(9)/T(1) 1.96 against 1.49. */
 static int choose_warps(int chunks, int tiles) {
     static int sms, fits[MMA_WARPS_MAX + 1]; /* blocks of w warps resident per multiprocessor */
     if (!sms) {
@@ -235,7 +238,7 @@ static int choose_warps(int chunks, int tiles) {
         cudaCheck(cudaGetDevice(&dev));
         cudaCheck(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, dev));
         for (int w = 1; w <= MMA_WARPS_MAX; w++)
-            cudaCheck(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&fits[w], gemv_mma_kernel<1, 1, MMA_PREFETCH>, w * 32, 0));
+            cudaCheck(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&fits[w], gemv_mma_kernel<2, 1, MMA_PREFETCH>, w * 32, 0));
     }
     int most = chunks / mma_min_chunks;
     most = most < 1 ? 1 : most > MMA_WARPS_MAX ? MMA_WARPS_MAX : most;
@@ -250,12 +253,11 @@ void launch_gemv_mma(const GemvArgs *g, cudaStream_t s) {
     const int chunks = g->in / MMA_CHUNK;
     const int tiles = g->epilogue == GEMV_SWIGLU ? (g->out / 2 + 7) / 8 : (g->out + 15) / 16;
     const int w = choose_warps(chunks, tiles);
-    /* n > 8 on many short tiles (Llama-1B's classifier): two tiles per block share the inputs.
-     * Measured on the H200 with 9 rows: that classifier 191 us against 302; but the Llama-1B qkv,
-     * gate/up and down projections lose (11.8, 38.6, 19.4 us against 10.2, 35.3, 15.5) with half the
-     * blocks and half the prefetch, and so does Llama-8B's classifier (in 4096: T(9)/T(1) 1.96
-     * against 1.49). */
+    /* n > 8 on many tiles (the classifiers): two tiles per block share the inputs. Measured on the
+     * H200 with 9 rows: Llama-1B's classifier 191 us against 302; but its qkv, gate/up and down
+     * projections lose (11.8, 38.6, 19.4 us against 10.2, 35.3, 15.5) with half the blocks and half
+     * the prefetch. */
     if (g->n <= 8) launch_pdl(gemv_mma_kernel<1, 1, MMA_PREFETCH>, dim3(tiles), dim3(w * 32), 0, s, *g);
-    else if (tiles < MMA_SHARED_INPUT_TILES || g->in > 2048) launch_pdl(gemv_mma_kernel<2, 1, MMA_PREFETCH>, dim3(tiles), dim3(w * 32), 0, s, *g);
+    else if (tiles < MMA_SHARED_INPUT_TILES) launch_pdl(gemv_mma_kernel<2, 1, MMA_PREFETCH>, dim3(tiles), dim3(w * 32), 0, s, *g);
     else launch_pdl(gemv_mma_kernel<2, 2, MMA_PREFETCH / 2>, dim3((tiles + 1) / 2), dim3(w * 32), 0, s, *g);
 }
