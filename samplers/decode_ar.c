@@ -27,11 +27,7 @@ void autoregressive_generate(Target *t, const int *prompt, int n_prompt, const G
     Sampler *smp = sampler_build(&g->sampler, V);
     int greedy = sampler_is_greedy(&g->sampler), n = n_prompt;
 
-    double t0 = now_seconds();
-    t->truncate(t, 0);
-    if (n_prompt > 1) t->forward(t, prompt, n_prompt - 1, 0, NULL, 0);
-    double t1 = now_seconds();
-    r->prefill_s = t1 - t0;
+    double t1 = prefill_prompt(r, t, prompt, n_prompt);
     for (int step = 0; step < budget; step++) {
         double ts = now_seconds();
         t->forward(t, &seq[n - 1], 1, n - 1, logits, 1);

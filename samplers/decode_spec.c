@@ -44,11 +44,7 @@ void speculative_generate(Target *t, Drafter *d, const int *prompt, int n_prompt
     long round = 0;
 
     d->ops->reset(d->st, g->seed);
-    double t0 = now_seconds();
-    t->truncate(t, 0);
-    if (n_prompt > 1) t->forward(t, prompt, n_prompt - 1, 0, NULL, 0);
-    double t1 = now_seconds();
-    r->prefill_s = t1 - t0;
+    double t1 = prefill_prompt(r, t, prompt, n_prompt);
 
     while (generated < budget && !r->stopped_at_eos) {
         int remaining = budget - generated;

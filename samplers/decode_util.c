@@ -98,3 +98,12 @@ int emit_tokens(GenResult *r, const ModelConfig *cfg, const GenConfig *g, const 
     if (g->on_tokens && kept) g->on_tokens(g->user, tokens, kept);
     return kept;
 }
+
+double prefill_prompt(GenResult *r, Target *t, const int *prompt, int n_prompt) {
+    double t0 = now_seconds();
+    t->truncate(t, 0);
+    if (n_prompt > 1) t->forward(t, prompt, n_prompt - 1, 0, NULL, 0);
+    double t1 = now_seconds();
+    r->prefill_s = t1 - t0;
+    return t1;
+}

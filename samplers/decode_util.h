@@ -12,6 +12,9 @@ float logits_entropy(const float *logits, int n, float temperature, float *scrat
 /* Validates the prompt against the context and returns how many new tokens fit: fatal() when the
  * prompt is empty or leaves no room. */
 int new_token_budget(const ModelConfig *cfg, int n_prompt, int max_new_tokens);
+/* Empties t's cache and forwards every prompt token but the last (each loop's first step forwards
+ * that one), timed into r->prefill_s; returns the time decoding starts (now_seconds()). */
+double prefill_prompt(GenResult *r, Target *t, const int *prompt, int n_prompt);
 /* Appends tokens[0..n) to r->tokens (stopping after a stop token), streams them, and returns how
  * many were kept; sets r->stopped_at_eos. */
 int emit_tokens(GenResult *r, const ModelConfig *cfg, const GenConfig *g, const int *tokens, int n);

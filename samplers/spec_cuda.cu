@@ -237,11 +237,7 @@ void autoregressive_generate_cuda(Target *t, const int *prompt, int n_prompt, co
     CudaLoop *lp = loop_of(ct);
     loop_begin(lp, ct, g, NULL, NULL, NULL, prompt, n_prompt);
 
-    double t0 = now_seconds();
-    t->truncate(t, 0);
-    if (n_prompt > 1) t->forward(t, prompt, n_prompt - 1, 0, NULL, 0);
-    double t1 = now_seconds();
-    r->prefill_s = t1 - t0;
+    double t1 = prefill_prompt(r, t, prompt, n_prompt);
     put_input(ct, n_prompt - 1, &prompt[n_prompt - 1], 1);
     cudaCheck(cudaStreamSynchronize(ct->stream)); /* the staging buffer is free for the rounds */
     int steps = 0;
@@ -308,11 +304,7 @@ void speculative_generate_cuda(Target *t, Drafter *d, const int *prompt, int n_p
     cudaStream_t drafter_stream = dct ? dct->stream : NULL;
 
     d->ops->reset(d->st, g->seed);
-    double t0 = now_seconds();
-    t->truncate(t, 0);
-    if (n_prompt > 1) t->forward(t, prompt, n_prompt - 1, 0, NULL, 0);
-    double t1 = now_seconds();
-    r->prefill_s = t1 - t0;
+    double t1 = prefill_prompt(r, t, prompt, n_prompt);
     int dlen = 0; /* the device drafter's cached positions */
     if (dct) {
         /* the drafter's prompt, counted as drafter time as the CPU drafter's first sync does */

@@ -1,14 +1,9 @@
 #!/usr/bin/env bash
 # specdec generate from the command line: a real generation with --json, streamed text, and every
 # bad input of issues 2 and 4 giving exactly one error line and exit status 2.
-set -u
-bin="$1"
-models="${SPECDEC_MODELS:-$(cd "$(dirname "$0")/.." && pwd)/../shared/models}"
+source "$(dirname "$0")/cli_lib.sh" "$1"
 stories="$models/tinystories-llama2c/tinystories_260k/checkpoint_legacy.bin"
 pycode="$models/pycode/pycode-1m"
-fail=0
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
 
 out=$("$bin" generate --target "$stories" --prompt-ids 1 --max-new-tokens 40 --json 2>"$tmp/err")
 if ! grep -q '"text":"Once upon a time, there was a little girl named Lily' <<<"$out"; then
@@ -24,12 +19,7 @@ out=$("$bin" generate --target "$stories" --prompt-ids 1 --max-new-tokens 30 --d
 
 expect_error() { # description, then the command's arguments
   local what="$1"; shift
-  "$bin" "$@" >/dev/null 2>"$tmp/err"
-  local rc=$? lines
-  lines=$(wc -l <"$tmp/err")
-  if [ "$rc" != 2 ] || [ "$lines" != 1 ]; then
-    echo "FAIL: $what: exit $rc, $lines stderr lines:"; cat "$tmp/err"; fail=1
-  fi
+  expect_fatal "$what" "" "$bin" "$@"
 }
 base=(generate --target "$stories" --prompt-ids 1 --max-new-tokens 4)
 expect_error "gamma 0" "${base[@]}" --drafter lookup:3 --gamma 0

@@ -2,11 +2,7 @@
 # specdec plot: every figure (gamma curves, per-position acceptance, EGAG histogram and entropy,
 # acceptance per category) as PNG and SVG from the results file alone; plotting twice gives
 # byte-identical files; a torn last line is skipped with a warning; FILE.jsonl.xz reads as FILE.jsonl.
-set -u
-bin=$(realpath "$1")
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-fail=0
+source "$(dirname "$0")/cli_lib.sh" "$1"
 
 cat >"$tmp/exp.json" <<'EOF'
 {

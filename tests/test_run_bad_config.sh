@@ -1,11 +1,7 @@
 #!/usr/bin/env bash
 # specdec run refuses every bad config before any run starts: exit status 2, exactly one error line
 # naming the problem, and no results file written.
-set -u
-bin=$(realpath "$1")
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-fail=0
+source "$(dirname "$0")/cli_lib.sh" "$1"
 
 good='{
   "target": "tinystories-llama2c/tinystories_260k/checkpoint_legacy.bin",
@@ -26,11 +22,7 @@ check() {
   printf '%s' "${good/"$from"/"$to"}" >"$tmp/bad.json"
   cmp -s "$tmp/bad.json" <(printf '%s' "$good") && { echo "TEST BUG: '$from' not found for: $what"; fail=1; return; }
   rm -f "$tmp/out.jsonl"
-  "$bin" run "$tmp/bad.json" --out "$tmp/out.jsonl" >/dev/null 2>"$tmp/err"
-  local rc=$?
-  if [ $rc != 2 ] || [ "$(wc -l <"$tmp/err")" != 1 ] || ! grep -qF -- "$needle" "$tmp/err"; then
-    echo "FAIL: $what: rc $rc, stderr: $(cat "$tmp/err")"; fail=1
-  fi
+  expect_fatal "$what" "$needle" "$bin" run "$tmp/bad.json" --out "$tmp/out.jsonl"
   [ ! -e "$tmp/out.jsonl" ] || { echo "FAIL: $what: a results file was written"; fail=1; }
 }
 

@@ -3,11 +3,7 @@
 # the grid, a torn last line is appended by hand (what a kill inside write() can leave), and
 # --resume finishes the job. The file must then hold exactly the run ids of an uninterrupted run,
 # none twice, every line valid JSON, and every run the same output (runs are seeded).
-set -u
-bin=$(realpath "$1")
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-fail=0
+source "$(dirname "$0")/cli_lib.sh" "$1"
 
 cat >"$tmp/exp.json" <<'EOF'
 {

@@ -2,11 +2,7 @@
 # --shard i/N and specdec merge: two shards together hold exactly the unsharded grid, each group
 # (a baseline and the speculative runs compared with it) stays in one shard, the merged file is in
 # grid order, and merge refuses files of another experiment.
-set -u
-bin=$(realpath "$1")
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-fail=0
+source "$(dirname "$0")/cli_lib.sh" "$1"
 
 cat >"$tmp/exp.json" <<'EOF'
 {
@@ -49,23 +45,15 @@ grep -q "greedy: 72 of 72 speculative runs reproduce" "$tmp/summary" || { echo "
 "$bin" merge --out "$tmp/twice.jsonl" "$tmp/0.jsonl" "$tmp/0.jsonl" "$tmp/1.jsonl" 2>"$tmp/err"
 diff <(ids "$tmp/all.jsonl") <(ids "$tmp/twice.jsonl") >/dev/null || { echo "FAIL: a repeated shard duplicated runs"; fail=1; }
 
-expect_refusal() { # what, needle, command...
-  local what="$1" needle="$2"; shift 2
-  "$@" >/dev/null 2>"$tmp/err"
-  local rc=$?
-  if [ $rc != 2 ] || [ "$(wc -l <"$tmp/err")" != 1 ] || ! grep -q "$needle" "$tmp/err"; then
-    echo "FAIL: $what: rc $rc, stderr: $(cat "$tmp/err")"; fail=1
-  fi
-}
 sed 's/"max_new_tokens": 24/"max_new_tokens": 16/; s/"n_prompts": 9/"n_prompts": 2/' "$tmp/exp.json" >"$tmp/other.json"
 "$bin" run "$tmp/other.json" --out "$tmp/other.jsonl" --shard 1/2 >/dev/null 2>&1 || { echo "FAIL: other run"; fail=1; }
-expect_refusal "merging another experiment's shard" "not shards of one experiment" \
+expect_fatal "merging another experiment's shard" "not shards of one experiment" \
   "$bin" merge --out "$tmp/mixed.jsonl" "$tmp/0.jsonl" "$tmp/other.jsonl"
 [ ! -e "$tmp/mixed.jsonl" ] || { echo "FAIL: a refused merge wrote its output"; fail=1; }
-expect_refusal "merging onto an existing file" "exists" "$bin" merge --out "$tmp/merged.jsonl" "$tmp/0.jsonl"
-expect_refusal "resuming a shard file as another shard" "shard" \
+expect_fatal "merging onto an existing file" "exists" "$bin" merge --out "$tmp/merged.jsonl" "$tmp/0.jsonl"
+expect_fatal "resuming a shard file as another shard" "shard" \
   "$bin" run "$tmp/exp.json" --out "$tmp/0.jsonl" --shard 1/2 --resume
-expect_refusal "a bad --shard" "0 <= I < N" "$bin" run "$tmp/exp.json" --out "$tmp/x.jsonl" --shard 2/2
+expect_fatal "a bad --shard" "0 <= I < N" "$bin" run "$tmp/exp.json" --out "$tmp/x.jsonl" --shard 2/2
 
 [ $fail = 0 ] && echo "test_shard_merge: ok"
 exit $fail

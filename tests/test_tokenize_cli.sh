@@ -3,14 +3,9 @@
 # tests/fixtures/tokenizer/samples.json, edge case "hello_world") with and without BOS for both
 # tokenizer.json files, --tokenizer without a model, --decode round trips, and bad input giving
 # exactly one error line and exit status 2.
-set -u
-bin="$1"
-models="${SPECDEC_MODELS:-$(cd "$(dirname "$0")/.." && pwd)/../shared/models}"
+source "$(dirname "$0")/cli_lib.sh" "$1"
 pycode="$models/pycode/pycode-19m"
 llama="$models/tinystories-llama2c/llama2-tokenizer/tokenizer.json"
-fail=0
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
 if ! "$bin" tokenize --help >/dev/null 2>&1; then
   echo "FAIL: $bin has no tokenize command (experiments/main.c must list cmd_tokenize)"; exit 1
 fi
@@ -50,12 +45,7 @@ got=$(printf '2 1 0' | "$bin" tokenize --tokenizer "$tmp/tiny.json" --decode 2>&
 
 expect_error() { # description, text the error must hold, stdin, then the arguments
   local what="$1" needle="$2" input="$3"; shift 3
-  printf '%s' "$input" | "$bin" tokenize "$@" >/dev/null 2>"$tmp/err"
-  local rc=$? lines
-  lines=$(wc -l <"$tmp/err")
-  if [ "$rc" != 2 ] || [ "$lines" != 1 ] || ! grep -q -- "$needle" "$tmp/err"; then
-    echo "FAIL: $what: exit $rc, $lines stderr lines, expected one naming '$needle':"; cat "$tmp/err"; fail=1
-  fi
+  expect_fatal "$what" "$needle" "$bin" tokenize "$@" < <(printf '%s' "$input")
 }
 bad_json() { # file name, then the JSON
   printf '%s' "$2" >"$tmp/$1"
@@ -71,7 +61,7 @@ model='"model": {"type": "BPE", "vocab": {"a": 0, "b": 1, "ab": 2}, "merges": ["
 bad_json pre.json "{$model, \"pre_tokenizer\": {\"type\": \"Whitespace\"}}"
 expect_error "unsupported pre-tokenizer" '"Whitespace"' "x" --tokenizer "$tmp/pre.json"
 bad_json seq.json "{$model, \"pre_tokenizer\": {\"type\": \"Sequence\", \"pretokenizers\": [{\"type\": \"Digits\"}]}}"
-expect_error "unsupported pre-tokenizer in a sequence" 'pre_tokenizer.pretokenizers\[0\]: pre-tokenizer type "Digits"' "x" --tokenizer "$tmp/seq.json"
+expect_error "unsupported pre-tokenizer in a sequence" 'pre_tokenizer.pretokenizers[0]: pre-tokenizer type "Digits"' "x" --tokenizer "$tmp/seq.json"
 bad_json norm.json "{$model, \"normalizer\": {\"type\": \"NFC\"}}"
 expect_error "unsupported normalizer" '"NFC"' "x" --tokenizer "$tmp/norm.json"
 bad_json dec.json "{$model, \"decoder\": {\"type\": \"CTC\"}}"
@@ -81,7 +71,7 @@ expect_error "unsupported post-processor" '"RobertaProcessing"' "x" --tokenizer 
 bad_json wp.json '{"model": {"type": "WordPiece", "vocab": {"a": 0}}}'
 expect_error "unsupported model" '"WordPiece"' "x" --tokenizer "$tmp/wp.json"
 bad_json merge.json '{"model": {"type": "BPE", "vocab": {"a": 0}, "merges": ["a c"]}}'
-expect_error "merge of an unknown token" 'model.merges\[0\]' "x" --tokenizer "$tmp/merge.json"
+expect_error "merge of an unknown token" 'model.merges[0]' "x" --tokenizer "$tmp/merge.json"
 bad_json regex.json "{$model, \"pre_tokenizer\": {\"type\": \"Split\", \"pattern\": {\"Regex\": \"(\"}, \"behavior\": \"Isolated\", \"invert\": false}}"
 expect_error "bad regex" 'does not compile' "x" --tokenizer "$tmp/regex.json"
 expect_error "decode: not an id" "abc" "12 abc" --tokenizer "$llama" --decode
