@@ -351,6 +351,8 @@ __device__ void top_candidates(const float *p, int V, Candidates *out, RowShared
 __global__ void __launch_bounds__(VT) target_rows_kernel(VerifyArgs a) {
     extern __shared__ unsigned mask[];
     __shared__ RowShared sh;
+    pdl_trigger();
+    pdl_wait(); /* the logits, and everything below */
     const LoopState *st = a.st;
     int i = blockIdx.x, V = a.vocab, pos = *a.pos;
     const float *x = a.logits + (size_t)i * V;
@@ -372,6 +374,8 @@ __global__ void __launch_bounds__(VT) target_rows_kernel(VerifyArgs a) {
 /* One block: verify_round() on the processed rows, then the bookkeeping of the round. */
 __global__ void __launch_bounds__(VT) verify_kernel(VerifyArgs a, int rows) {
     __shared__ RowShared sh;
+    pdl_trigger();
+    pdl_wait();
     LoopState *st = a.st;
     RoundResult *res = a.res;
     int V = a.vocab, pos = *a.pos, k = min(st->n_drafted, rows - 1);
@@ -455,10 +459,8 @@ __global__ void __launch_bounds__(VT) verify_kernel(VerifyArgs a, int rows) {
 
 void launch_verify(const VerifyArgs *a, int rows, cudaStream_t s) {
     size_t mask_bytes = (size_t)(a->vocab + 31) / 32 * sizeof(unsigned);
-    target_rows_kernel<<<rows, VT, mask_bytes, s>>>(*a);
-    cudaCheckLaunch();
-    verify_kernel<<<1, VT, 0, s>>>(*a, rows);
-    cudaCheckLaunch();
+    launch_pdl(target_rows_kernel, dim3(rows), dim3(VT), mask_bytes, s, *a);
+    launch_pdl(verify_kernel, dim3(1), dim3(VT), 0, s, *a, rows);
 }
 
 /* One block: the model drafter's step `step` (0-based) picks draft step + 1 from its logits, as
@@ -469,6 +471,8 @@ void launch_verify(const VerifyArgs *a, int rows, cudaStream_t s) {
 __global__ void __launch_bounds__(VT) draft_step_kernel(VerifyArgs a, int step) {
     extern __shared__ unsigned mask[];
     __shared__ RowShared sh;
+    pdl_trigger();
+    pdl_wait();
     LoopState *st = a.st;
     if (st->n_drafted != step || st->draft_stopped) return; /* uniform: every thread reads the same */
     int V = a.vocab, L = *a.pos + 1;
@@ -494,8 +498,7 @@ __global__ void __launch_bounds__(VT) draft_step_kernel(VerifyArgs a, int step) 
 
 void launch_draft_step(const VerifyArgs *a, int step, cudaStream_t s) {
     size_t mask_bytes = (size_t)(a->vocab + 31) / 32 * sizeof(unsigned);
-    draft_step_kernel<<<1, VT, mask_bytes, s>>>(*a, step);
-    cudaCheckLaunch();
+    launch_pdl(draft_step_kernel, dim3(1), dim3(VT), mask_bytes, s, *a, step);
 }
 
 __global__ void __launch_bounds__(VT) drafter_entropy_kernel(VerifyArgs a) {

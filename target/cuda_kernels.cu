@@ -7,10 +7,13 @@
 
 #include "cuda_target.h"
 
+#include <cooperative_groups.h>
+namespace cg = cooperative_groups;
+
 #define NORM_THREADS 256
-#define ATT_THREADS (32 * ATT_QUERIES_PER_BLOCK) /* a warp per query */
+#define ATT_THREADS (32 * ATT_QUERIES_PER_BLOCK / 2) /* a warp per two queries */
 #define ATT_TILE 32                                         /* positions per tile: one per lane */
-#define HD_SLOTS (CUDA_HEAD_DIM_MAX / 32)                   /* head dims per lane */
+#define ATT_PREFETCH 3 /* tiles in flight per block for head_dim <= 64 (registers allow no more at 128) */
 
 __global__ void rmsnorm_kernel(float *x, void *out, DType odt, const float *w, int dim, float eps,
                                const int *tokens, const void *embed, DType edt) {
@@ -32,6 +35,16 @@ __global__ void rmsnorm_kernel(float *x, void *out, DType odt, const float *w, i
 void launch_rmsnorm(float *x, void *out, DType odt, const float *w, int rows, int dim, float eps,
                     const int *tokens, const void *embed, DType edt, cudaStream_t s) {
     rmsnorm_kernel<<<rows, NORM_THREADS, 0, s>>>(x, out, odt, w, dim, eps, tokens, embed, edt);
+    cudaCheckLaunch();
+}
+
+__global__ void set_input_kernel(int *pos_tokens, const int *src, int n, int pos) {
+    for (int i = threadIdx.x; i < n; i += blockDim.x) pos_tokens[1 + i] = src[i];
+    if (threadIdx.x == 0) pos_tokens[0] = pos;
+}
+
+void launch_set_input(int *pos_tokens, const int *src, int n, int pos, cudaStream_t s) {
+    set_input_kernel<<<1, 128, 0, s>>>(pos_tokens, src, n, pos);
     cudaCheckLaunch();
 }
 
@@ -77,15 +90,16 @@ __device__ __forceinline__ float rope_elem(const float *v, int d, int p, int hd,
  * loads are issued before any is used. */
 #define ATT_WARPS (ATT_THREADS / 32)
 #define ATT_ROWS_PER_WARP (ATT_TILE / ATT_WARPS)
+template <int HS>
 __device__ __forceinline__ void load_tile(const AttentionArgs &a, int kvh, int t0, int end, int pos, int owner,
-                                          float (*kr)[HD_SLOTS], float (*vr)[HD_SLOTS]) {
+                                          float (*kr)[HS], float (*vr)[HS]) {
     const int hd = a.head_dim, kvd = a.n_kv_heads * hd, qd = a.n_heads * hd;
     const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
 #pragma unroll
     for (int i = 0; i < ATT_ROWS_PER_WARP; i++) {
         const int tp = t0 + warp + i * ATT_WARPS;
 #pragma unroll
-        for (int c = 0; c < HD_SLOTS; c++) {
+        for (int c = 0; c < HS; c++) {
             const int d = lane + 32 * c;
             kr[i][c] = vr[i][c] = 0.0f;
             if (d >= hd || tp >= end) continue;
@@ -106,165 +120,238 @@ __device__ __forceinline__ void load_tile(const AttentionArgs &a, int kvh, int t
     }
 }
 
-/* grid (n_kv_heads, splits, query blocks), ATT_THREADS threads. A block takes the queries
- * [q0, q0 + ATT_QUERIES_PER_BLOCK) of its kv head's group (query qi is row qi / group, head
- * kvh * group + qi % group) and the positions [start, end) of its split; warp w owns query w and
- * keeps its online-softmax state (max m, sum l, output acc) in registers, lane d holding dims
- * d, d + 32, ... Tiles are double-buffered in registers: the next tile's loads are in flight while
- * this one is scored. Keys/values of positions before pos come from the cache; those of the new
- * rows from qkv, and the query-block-0 block of the owning split writes them to the cache. Nothing
- * reads a new position from the cache in this launch, so there is no race. */
+/* Online-softmax update of one query's state with this tile's score sc (lane = position):
+ * returns p = exp(sc - new max), 0 where nothing is visible. */
+template <int HS>
+__device__ __forceinline__ float softmax_step(float sc, float &m, float &l, float *acc) {
+    const float mt = warp_max(sc);
+    if (mt == -CUDART_INF_F) return 0.0f; /* nothing visible in this tile (uniform across the warp) */
+    const float mnew = fmaxf(m, mt);
+    const float corr = expf(m - mnew); /* 0 on the first visible tile (m = -inf) */
+    const float p = sc == -CUDART_INF_F ? 0.0f : expf(sc - mnew);
+    l = l * corr + warp_sum(p);
+#pragma unroll
+    for (int c = 0; c < HS; c++) acc[c] *= corr;
+    m = mnew;
+    return p;
+}
+
+/* Shared memory of the attention kernel, in floats: the tile's keys (padded by 4, so that a
+ * quarter-warp's float4 rows hit distinct banks) and values, the block's queries after RoPE, each
+ * warp's softmax weights for the tile, and (used in rank 0) every split's partials. */
+#define ATT_SMEM_FLOATS(hd, splits)                                                                   \
+    ((size_t)ATT_TILE * ((hd) + 4) + (size_t)ATT_TILE * (hd) + (size_t)ATT_QUERIES_PER_BLOCK * (hd) + \
+     (size_t)ATT_WARPS * 2 * ATT_TILE + (size_t)(splits) * ATT_QUERIES_PER_BLOCK * ((hd) + 2))
+
+/* grid (splits, n_kv_heads, query blocks) in clusters of the splits blocks of one (kv head, query
+ * block), ATT_THREADS threads; HS = head dims per lane (hd <= 32 HS), PD = tiles in flight. A
+ * block takes the queries [q0, q0 + ATT_QUERIES_PER_BLOCK) of its kv head's group (query qi is row
+ * qi / group, head kvh * group + qi % group), and the tiles split, split + splits, ... of the
+ * context, PD of them loading into registers while one is scored. A warp keeps the online-softmax
+ * state (max m, sum l, output acc) of one or two queries, lane d holding dims d, d + 32, ...: two
+ * queries share every key and value read from shared memory, which bounds the kernel once many
+ * rows are verified at once; one is faster while they are few. Each split
+ * writes its partials into rank 0's shared memory; after one cluster barrier rank 0 merges them,
+ * a thread per (query, dim). A query's result depends neither on n nor on the context length
+ * beyond its own position: tiles are fixed multiples of ATT_TILE, a tile it cannot see leaves its
+ * state untouched, each query's arithmetic is the same whichever warp holds it, and the merge
+ * takes the splits in order. Keys/values of positions before pos come from the cache; those of
+ * the new rows from qkv, and the query-block-0 blocks write them to the cache. Nothing reads a new
+ * position from the cache in this launch, so there is no race. */
+template <int HS, int PD>
 __global__ void __launch_bounds__(ATT_THREADS) attention_kernel(AttentionArgs a) {
-    __shared__ float ks[ATT_TILE][CUDA_HEAD_DIM_MAX + 1]; /* +1: lanes read rows, no bank conflicts */
-    __shared__ float vs[ATT_TILE][CUDA_HEAD_DIM_MAX];
-    __shared__ float qs[ATT_QUERIES_PER_BLOCK][CUDA_HEAD_DIM_MAX];
-    __shared__ int is_last;
+    extern __shared__ float4 att_smem[];
+    const int hd = a.head_dim, ks_stride = hd + 4, splits = gridDim.x, stride = hd + 2;
+    float *ks = (float *)att_smem;                      /* (ATT_TILE, ks_stride) */
+    float *vs = ks + ATT_TILE * ks_stride;              /* (ATT_TILE, hd) */
+    float *qs = vs + ATT_TILE * hd;                     /* (ATT_QUERIES_PER_BLOCK, hd) */
+    float *ps = qs + ATT_QUERIES_PER_BLOCK * hd;        /* (ATT_WARPS, 2, ATT_TILE) */
+    float *merge = ps + ATT_WARPS * 2 * ATT_TILE;       /* (splits, ATT_QUERIES_PER_BLOCK, hd + 2) */
+    cg::cluster_group cluster = cg::this_cluster();
+    /* every block of the cluster must have started before one writes to rank 0's shared memory:
+     * arrive now, wait just before that write */
+    asm volatile("barrier.cluster.arrive.relaxed.aligned;" ::: "memory");
     pdl_trigger();
     pdl_wait(); /* everything below, the position included, may come from earlier kernels */
-    const int kvh = blockIdx.x, split = blockIdx.y, qb = blockIdx.z;
+    const int split = blockIdx.x, kvh = blockIdx.y, qb = blockIdx.z;
     const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
-    const int hd = a.head_dim, group = a.n_heads / a.n_kv_heads, qd = a.n_heads * hd;
-    const int pos = *a.pos, L = pos + a.n;
+    const int group = a.n_heads / a.n_kv_heads, qd = a.n_heads * hd;
+    const int pos = *a.pos, L = pos + a.n, n_tiles = (L + ATT_TILE - 1) / ATT_TILE;
     const int q0 = qb * ATT_QUERIES_PER_BLOCK;
     const int nq = min(ATT_QUERIES_PER_BLOCK, group * a.n - q0);
     const float scale = 1.0f / sqrtf((float)hd);
 
-    /* the split's positions: chunks of whole tiles, one tile each up to splits * ATT_TILE positions
-     * (measured: a block scoring tiles one after another costs more than merging splits); blocks
-     * past the last chunk have nothing to do, and a context of one chunk needs no merge */
-    int chunk = max(ATT_TILE, (L + a.splits - 1) / a.splits);
-    chunk = (chunk + ATT_TILE - 1) / ATT_TILE * ATT_TILE;
-    const int n_active = (L + chunk - 1) / chunk;
-    if (split >= n_active) return;
-    const int start = split * chunk, end = min(L, start + chunk);
-
-    float kr[ATT_ROWS_PER_WARP][HD_SLOTS], vr[ATT_ROWS_PER_WARP][HD_SLOTS];
-    load_tile(a, kvh, start, end, pos, qb == 0, kr, vr);
-    const int ql = warp; /* this warp's query */
-    if (ql < nq) {
-        int qi = q0 + ql, r = qi / group, h = kvh * group + qi % group;
+    float kr[PD][ATT_ROWS_PER_WARP][HS], vr[PD][ATT_ROWS_PER_WARP][HS];
 #pragma unroll
-        for (int c = 0; c < HD_SLOTS; c++) {
-            int d = lane + 32 * c;
-            if (d < hd)
-                qs[ql][d] = rope_elem(a.qkv + (size_t)r * a.qkv_dim + h * hd, d, pos + r, hd, a.rope_interleaved,
-                                      a.rope_cos, a.rope_sin);
-        }
+    for (int u = 0; u < PD; u++) {
+        const int t = split + u * splits;
+        if (t < n_tiles) load_tile<HS>(a, kvh, t * ATT_TILE, min(L, t * ATT_TILE + ATT_TILE), pos, qb == 0, kr[u], vr[u]);
+    }
+    for (int i = threadIdx.x; i < ATT_QUERIES_PER_BLOCK * hd; i += blockDim.x) {
+        const int ql = i / hd, d = i % hd, qi = q0 + ql, r = qi / group, h = kvh * group + qi % group;
+        qs[i] = ql < nq ? rope_elem(a.qkv + (size_t)r * a.qkv_dim + h * hd, d, pos + r, hd, a.rope_interleaved,
+                                    a.rope_cos, a.rope_sin)
+                        : 0.0f;
     }
 
-    float m = -CUDART_INF_F, l = 0.0f, acc[HD_SLOTS];
+    /* this warp's queries: w and nothing while they are few (each warp's latency is the kernel's),
+     * else 2w and 2w + 1; query q always takes slot q % 2 (a or z), so that its arithmetic is the
+     * same either way */
+    const int few = nq <= ATT_WARPS / 2;
+    const int qa = few ? (warp % 2 ? ATT_QUERIES_PER_BLOCK : warp) : 2 * warp;
+    const int qz = few ? (warp % 2 ? warp : ATT_QUERIES_PER_BLOCK) : 2 * warp + 1;
+    const int last_a = qa < nq ? pos + (q0 + qa) / group : -1, last_z = qz < nq ? pos + (q0 + qz) / group : -1;
+    float ma = -CUDART_INF_F, la = 0.0f, acca[HS], mz = -CUDART_INF_F, lz = 0.0f, accz[HS];
 #pragma unroll
-    for (int c = 0; c < HD_SLOTS; c++) acc[c] = 0.0f;
-    const int last = pos + (q0 + ql) / group; /* causal: query ql sees positions <= last */
-    for (int t0 = start; t0 < end; t0 += ATT_TILE) {
+    for (int c = 0; c < HS; c++) acca[c] = accz[c] = 0.0f;
+    float *pw = ps + warp * 2 * ATT_TILE;
+    for (int tb = split; tb < n_tiles; tb += PD * splits) {
 #pragma unroll
-        for (int i = 0; i < ATT_ROWS_PER_WARP; i++)
+        for (int u = 0; u < PD; u++) {
+            const int t = tb + u * splits, t0 = t * ATT_TILE, end = min(L, t0 + ATT_TILE);
+            if (t >= n_tiles) break; /* uniform across the block */
 #pragma unroll
-            for (int c = 0; c < HD_SLOTS; c++) {
-                int d = lane + 32 * c;
-                if (d < hd) {
-                    ks[warp + i * ATT_WARPS][d] = kr[i][c];
-                    vs[warp + i * ATT_WARPS][d] = vr[i][c];
+            for (int i = 0; i < ATT_ROWS_PER_WARP; i++)
+#pragma unroll
+                for (int c = 0; c < HS; c++) {
+                    const int d = lane + 32 * c, row = warp + i * ATT_WARPS;
+                    if (d < hd) {
+                        ks[row * ks_stride + d] = kr[u][i][c];
+                        vs[row * hd + d] = vr[u][i][c];
+                    }
                 }
-            }
-        __syncthreads();
-        if (t0 + ATT_TILE < end) load_tile(a, kvh, t0 + ATT_TILE, end, pos, qb == 0, kr, vr);
-        int tp = t0 + lane;
-        float sc = -CUDART_INF_F;
-        if (ql < nq && tp < end && tp <= last) {
-            float dot = 0.0f;
-#pragma unroll 16
-            for (int d = 0; d < hd; d++) dot += qs[ql][d] * ks[lane][d];
-            sc = dot * scale;
-        }
-        float mt = warp_max(sc);
-        if (mt != -CUDART_INF_F) { /* something visible in this tile (uniform across the warp) */
-            float mnew = fmaxf(m, mt);
-            float corr = expf(m - mnew); /* 0 on the first visible tile (m = -inf) */
-            float p = sc == -CUDART_INF_F ? 0.0f : expf(sc - mnew);
-            l = l * corr + warp_sum(p);
-#pragma unroll
-            for (int c = 0; c < HD_SLOTS; c++) acc[c] *= corr;
-            for (int j = 0; j < ATT_TILE; j++) {
-                float pj = __shfl_sync(0xffffffffu, p, j);
-#pragma unroll
-                for (int c = 0; c < HD_SLOTS; c++) {
-                    int d = lane + 32 * c;
-                    if (d < hd) acc[c] += pj * vs[j][d];
-                }
-            }
-            m = mnew;
-        }
-        __syncthreads(); /* before the next tile overwrites this one */
-    }
-
-    if (n_active == 1) { /* the whole context in this block: the output directly */
-        if (ql < nq) {
-            int qi = q0 + ql, r = qi / group, h = kvh * group + qi % group;
-            float inv = 1.0f / l;
-#pragma unroll
-            for (int c = 0; c < HD_SLOTS; c++) {
-                int d = lane + 32 * c;
-                if (d < hd) store_elem(a.out, (size_t)r * qd + h * hd + d, a.odt, acc[c] * inv);
-            }
-        }
-        return;
-    }
-    /* this split's partials: (m, l, acc[hd]) per query */
-    const size_t stride = (size_t)hd + 2;
-    if (ql < nq) {
-        float *pp = a.part + (((size_t)kvh * a.splits + split) * a.max_queries + q0 + ql) * stride;
-        if (lane == 0) {
-            pp[0] = m;
-            pp[1] = l;
-        }
-#pragma unroll
-        for (int c = 0; c < HD_SLOTS; c++) {
-            int d = lane + 32 * c;
-            if (d < hd) pp[2 + d] = acc[c];
-        }
-    }
-    /* The last block of this (kv head, query block) to finish merges every split's partials
-     * (the CUDA threadFenceReduction pattern): fence, count, and the counter goes back to 0. */
-    __threadfence();
-    __syncthreads();
-    unsigned *count = a.count + kvh * gridDim.z + qb;
-    if (threadIdx.x == 0) is_last = atomicAdd(count, 1u) == (unsigned)(n_active - 1);
-    __syncthreads();
-    if (!is_last) return;
-    if (ql < nq) {
-        /* one pass, rescaling as the running maximum grows; splits with nothing visible have m = -inf */
-        int qi = q0 + ql, r = qi / group, h = kvh * group + qi % group;
-        const float *part0 = a.part + ((size_t)kvh * a.splits * a.max_queries + qi) * stride;
-        float M = -CUDART_INF_F, sum = 0.0f, o[HD_SLOTS];
-#pragma unroll
-        for (int c = 0; c < HD_SLOTS; c++) o[c] = 0.0f;
+            __syncthreads();
+            const int tn = t + PD * splits; /* into the slot just emptied */
+            if (tn < n_tiles)
+                load_tile<HS>(a, kvh, tn * ATT_TILE, min(L, tn * ATT_TILE + ATT_TILE), pos, qb == 0, kr[u], vr[u]);
+            if (max(last_a, last_z) >= t0) { /* one of this warp's queries sees part of the tile */
+                const int tp = t0 + lane;
+                const int last_q = ATT_QUERIES_PER_BLOCK - 1; /* an absent query reads a real row, unused */
+                const float4 *k4 = (const float4 *)(ks + lane * ks_stride), *qa4 = (const float4 *)(qs + min(qa, last_q) * hd),
+                             *qz4 = (const float4 *)(qs + min(qz, last_q) * hd);
+                float da = 0.0f, dz = 0.0f;
 #pragma unroll 4
-        for (int sp = 0; sp < n_active; sp++) {
-            const float *pp = part0 + (size_t)sp * a.max_queries * stride;
-            float ms = __ldcg(pp), ls = __ldcg(pp + 1), v[HD_SLOTS];
+                for (int j = 0; j < hd / 4; j++) {
+                    const float4 k = k4[j], x = qa4[j], y = qz4[j];
+                    da += x.x * k.x + x.y * k.y + x.z * k.z + x.w * k.w;
+                    dz += y.x * k.x + y.y * k.y + y.z * k.z + y.w * k.w;
+                }
+                const float sa = tp < end && tp <= last_a ? da * scale : -CUDART_INF_F;
+                const float sz = tp < end && tp <= last_z ? dz * scale : -CUDART_INF_F;
+                pw[lane] = softmax_step<HS>(sa, ma, la, acca);
+                pw[ATT_TILE + lane] = softmax_step<HS>(sz, mz, lz, accz);
+                __syncwarp();
+#pragma unroll 8
+                for (int j = 0; j < ATT_TILE; j++) {
+                    const float pa = pw[j], pz = pw[ATT_TILE + j];
 #pragma unroll
-            for (int c = 0; c < HD_SLOTS; c++) v[c] = lane + 32 * c < hd ? __ldcg(pp + 2 + lane + 32 * c) : 0.0f;
-            float nm = fmaxf(M, ms);
-            float fo = M == -CUDART_INF_F ? 0.0f : expf(M - nm), fn = ms == -CUDART_INF_F ? 0.0f : expf(ms - nm);
-            sum = sum * fo + ls * fn;
-#pragma unroll
-            for (int c = 0; c < HD_SLOTS; c++) o[c] = o[c] * fo + v[c] * fn;
-            M = nm;
-        }
-        float inv = 1.0f / sum;
-#pragma unroll
-        for (int c = 0; c < HD_SLOTS; c++) {
-            int d = lane + 32 * c;
-            if (d < hd) store_elem(a.out, (size_t)r * qd + h * hd + d, a.odt, o[c] * inv);
+                    for (int c = 0; c < HS; c++) {
+                        const int d = lane + 32 * c;
+                        if (d < hd) {
+                            const float v = vs[j * hd + d];
+                            acca[c] += pa * v;
+                            accz[c] += pz * v;
+                        }
+                    }
+                }
+            }
+            __syncthreads(); /* before the next tile overwrites this one */
         }
     }
-    if (threadIdx.x == 0) *count = 0;
+
+    /* this split's partials (m, l, acc[hd]) per query, into rank 0's shared memory */
+    asm volatile("barrier.cluster.wait.aligned;" ::: "memory");
+    float *dst = cluster.map_shared_rank(merge, 0) + (size_t)split * ATT_QUERIES_PER_BLOCK * stride;
+    if (split < n_tiles) {
+#pragma unroll
+        for (int z = 0; z < 2; z++) {
+            const int ql = z ? qz : qa;
+            if (ql >= nq) continue;
+            float *pp = dst + ql * stride;
+            if (lane == 0) {
+                pp[0] = z ? mz : ma;
+                pp[1] = z ? lz : la;
+            }
+#pragma unroll
+            for (int c = 0; c < HS; c++) {
+                const int d = lane + 32 * c;
+                if (d < hd) pp[2 + d] = z ? accz[c] : acca[c];
+            }
+        }
+    }
+    cluster.sync(); /* release the partials to rank 0, and acquire them there */
+    if (split != 0) return;
+    /* out = sum_s w_s acc_s / sum_s w_s l_s, w_s = exp(m_s - max m): a thread per (query, dim);
+     * a split with nothing visible has m = -inf and weight 0 */
+    const int n_parts = min(splits, n_tiles);
+    for (int i = threadIdx.x; i < nq * hd; i += blockDim.x) {
+        const int ql = i / hd, d = i % hd, qi = q0 + ql, r = qi / group, h = kvh * group + qi % group;
+        const float *pq = merge + (size_t)ql * stride;
+        float M = -CUDART_INF_F;
+        for (int sp = 0; sp < n_parts; sp++) M = fmaxf(M, pq[(size_t)sp * ATT_QUERIES_PER_BLOCK * stride]);
+        float sum = 0.0f, o = 0.0f;
+        for (int sp = 0; sp < n_parts; sp++) {
+            const float *pp = pq + (size_t)sp * ATT_QUERIES_PER_BLOCK * stride;
+            const float w = pp[0] == -CUDART_INF_F ? 0.0f : expf(pp[0] - M);
+            sum += w * pp[1];
+            o += w * pp[2 + d];
+        }
+        store_elem(a.out, (size_t)r * qd + h * hd + d, a.odt, o / sum);
+    }
+}
+
+/* Splits per (kv head, query block): 16 where the device runs a cluster of 16 blocks (with rank
+ * 0's shared memory for all their partials) for every kv head at once, so that more blocks share
+ * a long context; else 8, the portable cluster size. A function of the device and the model only,
+ * so results never depend on the launch. */
+static int att_clusters16[3]; /* by HS: head_dim <= 32, <= 64, <= 128; clusters of 16 resident at once */
+
+template <int HS, int PD>
+static void attention_setup(int hs_index) {
+    const int hd = 32 * HS;
+    auto kernel = attention_kernel<HS, PD>;
+    size_t smem8 = ATT_SMEM_FLOATS(hd, 8) * sizeof(float), smem16 = ATT_SMEM_FLOATS(hd, 16) * sizeof(float);
+    int dev, optin;
+    cudaCheck(cudaGetDevice(&dev));
+    cudaCheck(cudaDeviceGetAttribute(&optin, cudaDevAttrMaxSharedMemoryPerBlockOptin, dev));
+    cudaCheck(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem8));
+    att_clusters16[hs_index] = 0;
+    if (smem16 > (size_t)optin) return;
+    cudaCheck(cudaFuncSetAttribute(kernel, cudaFuncAttributeNonPortableClusterSizeAllowed, 1));
+    cudaCheck(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem16));
+    cudaLaunchConfig_t cfg = {};
+    cfg.gridDim = dim3(16, 1, 1);
+    cfg.blockDim = dim3(ATT_THREADS);
+    cfg.dynamicSmemBytes = smem16;
+    cudaLaunchAttribute attr;
+    attr.id = cudaLaunchAttributeClusterDimension;
+    attr.val.clusterDim.x = 16;
+    attr.val.clusterDim.y = attr.val.clusterDim.z = 1;
+    cfg.attrs = &attr;
+    cfg.numAttrs = 1;
+    if (cudaOccupancyMaxActiveClusters(&att_clusters16[hs_index], kernel, &cfg) != cudaSuccess) {
+        (void)cudaGetLastError(); /* not supported: 8 splits */
+        att_clusters16[hs_index] = 0;
+    }
+}
+
+void attention_init(void) {
+    attention_setup<1, ATT_PREFETCH>(0);
+    attention_setup<2, ATT_PREFETCH>(1);
+    attention_setup<4, 1>(2);
+}
+
+int attention_splits(int head_dim, int n_kv_heads) {
+    const int hs_index = head_dim <= 32 ? 0 : head_dim <= 64 ? 1 : 2;
+    return att_clusters16[hs_index] >= n_kv_heads ? 16 : 8;
 }
 
 void launch_attention(const AttentionArgs *a, cudaStream_t s) {
-    int group = a->n_heads / a->n_kv_heads;
-    int qblocks = (group * a->n + ATT_QUERIES_PER_BLOCK - 1) / ATT_QUERIES_PER_BLOCK;
-    dim3 grid(a->n_kv_heads, a->splits, qblocks);
-    launch_pdl(attention_kernel, grid, dim3(ATT_THREADS), 0, s, *a);
+    const int group = a->n_heads / a->n_kv_heads, splits = attention_splits(a->head_dim, a->n_kv_heads);
+    const int qblocks = (group * a->n + ATT_QUERIES_PER_BLOCK - 1) / ATT_QUERIES_PER_BLOCK;
+    const dim3 grid(splits, a->n_kv_heads, qblocks);
+    const size_t smem = ATT_SMEM_FLOATS(a->head_dim, splits) * sizeof(float);
+    if (a->head_dim <= 32) launch_pdl_cluster(attention_kernel<1, ATT_PREFETCH>, grid, dim3(ATT_THREADS), smem, s, splits, *a);
+    else if (a->head_dim <= 64) launch_pdl_cluster(attention_kernel<2, ATT_PREFETCH>, grid, dim3(ATT_THREADS), smem, s, splits, *a);
+    else launch_pdl_cluster(attention_kernel<4, 1>, grid, dim3(ATT_THREADS), smem, s, splits, *a);
 }

@@ -20,7 +20,7 @@ extern "C" {
 #include "target.h"
 }
 
-#define CUDA_HEAD_DIM_MAX 128  /* attention keeps a query per warp in registers up to this */
+#define CUDA_HEAD_DIM_MAX 128  /* attention keeps two queries per warp in registers up to this */
 #define CUDA_GRAPH_ROWS_MAX 65 /* forward graphs are captured for 1..this many rows (gamma <= 64) */
 
 typedef struct {
@@ -59,12 +59,9 @@ typedef struct {
     float *value_cache;      /* (n_layers, seq_len, kv_dim) */
     float *rope_cos;         /* (seq_len, head_dim / 2) */
     float *rope_sin;         /* (seq_len, head_dim / 2) */
-    float *att_part;         /* (n_kv_heads, att_splits, max_batch * group, head_dim + 2): split partials */
-    unsigned *att_count;     /* (n_kv_heads, query blocks): finished splits, back to 0 after each launch */
     int *pos;                /* (1 + max_batch) device: the position of the first input row, */
     int *tokens;             /*   then the input token ids (pos + 1): one copy writes both */
     void *cublas_ws;         /* cuBLAS workspace, so graph capture never allocates */
-    int att_splits;          /* sequence splits per (kv head, query block) */
     int fused_rows;          /* forwards of at most this many rows use the fused projections */
     /* host side */
     int *h_io;               /* (1 + max_batch) pinned staging for pos and tokens */
@@ -85,6 +82,10 @@ static inline CudaTarget *cuda_target_of(Target *t) { return (CudaTarget *)t->st
  * allocation. With use_graph and n_logits == n or 1, replays (capturing on first use) the graph
  * for (n, n_logits); pass use_graph = 0 while an outer capture records this forward. */
 void cuda_forward_enqueue(CudaTarget *ct, int n, int n_logits, int use_graph);
+/* Enqueues the forward of n tokens that are on the device already (d_tokens) at positions
+ * [pos, pos + n), without logits, in chunks of max_batch rows: no host staging and no sync, so it
+ * can run beside another target's forward. The caller sets the target's len. */
+void cuda_prefill_enqueue(CudaTarget *ct, const int *d_tokens, int n, int pos);
 /* Runs the forward of n rows on another stream, e.g. the decoding loop's; cuBLAS follows. */
 void cuda_target_set_stream(CudaTarget *ct, cudaStream_t s);
 

@@ -44,15 +44,11 @@ static void forward_launches(CudaTarget *ct, int n, int n_logits) {
     att.rope_sin = ct->rope_sin;
     att.out = ct->att;
     att.odt = fused ? DTYPE_F32 : ct->wdt;
-    att.part = ct->att_part;
-    att.count = ct->att_count;
     att.pos = ct->pos;
     att.n = n;
     att.n_heads = c->n_heads;
     att.n_kv_heads = c->n_kv_heads;
     att.head_dim = hd;
-    att.splits = ct->att_splits;
-    att.max_queries = ct->max_batch * (c->n_heads / c->n_kv_heads);
     att.rope_interleaved = c->rope_interleaved;
     if (fused) launch_embed(ct->x, ct->tokens, ct->tok_embed, ct->edt, n, D, st);
     for (int l = 0; l < c->n_layers; l++) {
@@ -103,6 +99,14 @@ void cuda_forward_enqueue(CudaTarget *ct, int n, int n_logits, int use_graph) {
         cudaCheck(cudaGraphDestroy(g));
     }
     cudaCheck(cudaGraphLaunch(*exec, ct->stream));
+}
+
+void cuda_prefill_enqueue(CudaTarget *ct, const int *d_tokens, int n, int pos) {
+    for (int start = 0; start < n; start += ct->max_batch) {
+        int B = n - start < ct->max_batch ? n - start : ct->max_batch;
+        launch_set_input(ct->pos, d_tokens + start, B, pos + start, ct->stream);
+        cuda_forward_enqueue(ct, B, 0, 0);
+    }
 }
 
 void cuda_target_set_stream(CudaTarget *ct, cudaStream_t s) {
@@ -254,7 +258,6 @@ static void place_state(CudaTarget *ct, Carver *cv) {
     const ModelConfig *c = &ct->cfg;
     size_t B = ct->max_batch, D = c->dim, H = c->hidden_dim, V = c->vocab_size, hd = c->head_dim;
     size_t qd = (size_t)c->n_heads * hd, kvd = (size_t)c->n_kv_heads * hd, S = c->seq_len, ws = dtype_size(ct->wdt);
-    size_t group = c->n_heads / c->n_kv_heads, qblocks = (group * B + ATT_QUERIES_PER_BLOCK - 1) / ATT_QUERIES_PER_BLOCK;
     ct->x = (float *)carve(cv, B * D * sizeof(float));
     ct->xn = carve(cv, B * D * ws);
     ct->qkv = (float *)carve(cv, B * ct->qkv_dim * sizeof(float));
@@ -266,8 +269,6 @@ static void place_state(CudaTarget *ct, Carver *cv) {
     ct->value_cache = (float *)carve(cv, (size_t)c->n_layers * S * kvd * sizeof(float));
     ct->rope_cos = (float *)carve(cv, S * (hd / 2) * sizeof(float));
     ct->rope_sin = (float *)carve(cv, S * (hd / 2) * sizeof(float));
-    ct->att_part = (float *)carve(cv, (size_t)c->n_kv_heads * ct->att_splits * group * B * (hd + 2) * sizeof(float));
-    ct->att_count = (unsigned *)carve(cv, (size_t)c->n_kv_heads * qblocks * sizeof(unsigned));
     ct->pos = (int *)carve(cv, (1 + B) * sizeof(int));
     ct->tokens = ct->pos ? ct->pos + 1 : NULL;
     ct->cublas_ws = carve(cv, CUBLAS_WORKSPACE_BYTES);
@@ -296,11 +297,15 @@ int cuda_device_available(void) {
 
 Target *target_cuda_build(const Model *m, int max_batch) {
     const ModelConfig *c = &m->cfg;
-    if (c->head_dim > CUDA_HEAD_DIM_MAX || c->head_dim % 2)
-        fatal("%s: head_dim %d is not supported by the CUDA backend (even, at most %d)", m->path, c->head_dim, CUDA_HEAD_DIM_MAX);
+    if (c->head_dim > CUDA_HEAD_DIM_MAX || c->head_dim % 4)
+        fatal("%s: head_dim %d is not supported by the CUDA backend (a multiple of 4, at most %d)", m->path, c->head_dim,
+              CUDA_HEAD_DIM_MAX);
     CHECK(max_batch >= 1, "max_batch %d", max_batch);
     static unsigned long built;
-    if (!built) gemv_init();
+    if (!built) {
+        gemv_init();
+        attention_init();
+    }
     CudaTarget *ct = (CudaTarget *)callocCheck(1, sizeof *ct);
     ct->cfg = *c;
     ct->id = ++built;
@@ -310,12 +315,6 @@ Target *target_cuda_build(const Model *m, int max_batch) {
     ct->edt = m->tok_embed.dtype;
     ct->layers = (CudaLayer *)callocCheck((size_t)c->n_layers, sizeof(CudaLayer));
 
-    int dev, sms;
-    cudaCheck(cudaGetDevice(&dev));
-    cudaCheck(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, dev));
-    /* enough (kv head, split) blocks to cover the multiprocessors on long contexts */
-    ct->att_splits = sms / c->n_kv_heads;
-    ct->att_splits = ct->att_splits < 1 ? 1 : ct->att_splits > 32 ? 32 : ct->att_splits;
     const char *rows_env = getenv("SPECDEC_CUDA_FUSED_ROWS");
     ct->fused_rows = rows_env ? atoi(rows_env) : GEMV_ROWS_MAX;
     ct->fused_rows = ct->fused_rows < 0 ? 0 : ct->fused_rows > GEMV_ROWS_MAX ? GEMV_ROWS_MAX : ct->fused_rows;

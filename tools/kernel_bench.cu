@@ -227,9 +227,9 @@ static void enqueue_attention(void *ctx, int i, cudaStream_t s) {
     launch_attention(&((AttCtx *)ctx)->a, s);
 }
 
-static void time_attention(const char *model, int heads, int kv_heads, int hd, int sms) {
+static void time_attention(const char *model, int heads, int kv_heads, int hd) {
     const int ctxs[3] = {128, 512, 2048}, rows[3] = {1, 5, 9};
-    const int S = 4096, max_batch = 16, group = heads / kv_heads, kvd = kv_heads * hd, qkv_dim = (heads + 2 * kv_heads) * hd;
+    const int S = 4096, max_batch = 16, kvd = kv_heads * hd, qkv_dim = (heads + 2 * kv_heads) * hd;
     AttCtx c;
     AttentionArgs *a = &c.a;
     memset(a, 0, sizeof *a);
@@ -241,12 +241,6 @@ static void time_attention(const char *model, int heads, int kv_heads, int hd, i
     a->rope_sin = upload_random_f32((size_t)S * hd / 2, 1.0f, 0.0f, 13u);
     cudaCheck(cudaMalloc(&a->out, (size_t)max_batch * heads * hd * sizeof(float)));
     a->odt = DTYPE_F32;
-    a->splits = sms / kv_heads < 1 ? 1 : sms / kv_heads > 32 ? 32 : sms / kv_heads;
-    a->max_queries = max_batch * group;
-    int qblocks = (group * max_batch + ATT_QUERIES_PER_BLOCK - 1) / ATT_QUERIES_PER_BLOCK;
-    cudaCheck(cudaMalloc(&a->part, (size_t)kv_heads * a->splits * a->max_queries * (hd + 2) * sizeof(float)));
-    cudaCheck(cudaMalloc(&a->count, (size_t)kv_heads * qblocks * sizeof(unsigned)));
-    cudaCheck(cudaMemset(a->count, 0, (size_t)kv_heads * qblocks * sizeof(unsigned)));
     int *pos;
     cudaCheck(cudaMalloc(&pos, sizeof(int)));
     a->pos = pos;
@@ -255,7 +249,7 @@ static void time_attention(const char *model, int heads, int kv_heads, int hd, i
     a->head_dim = hd;
     for (int ci = 0; ci < 3; ci++) {
         cudaCheck(cudaMemcpy(pos, &ctxs[ci], sizeof(int), cudaMemcpyHostToDevice));
-        printf("%-10s attention context %5d:", model, ctxs[ci]);
+        printf("%-10s attention context %5d, %2d splits:", model, ctxs[ci], attention_splits(hd, kv_heads));
         for (int ri = 0; ri < 3; ri++) {
             a->n = rows[ri];
             printf("  n%-2d %6.2f us", rows[ri], time_graph(enqueue_attention, &c));
@@ -268,8 +262,6 @@ static void time_attention(const char *model, int heads, int kv_heads, int hd, i
     cudaCheck(cudaFree((void *)a->rope_cos));
     cudaCheck(cudaFree((void *)a->rope_sin));
     cudaCheck(cudaFree(a->out));
-    cudaCheck(cudaFree(a->part));
-    cudaCheck(cudaFree(a->count));
     cudaCheck(cudaFree(pos));
 }
 
@@ -281,6 +273,7 @@ int main(int argc, char **argv) {
         else fatal("kernel_bench: unknown mode '%s' (expected check or time)", argv[i]);
     }
     gemv_init();
+    attention_init();
     int dev, sms, l2;
     cudaCheck(cudaGetDevice(&dev));
     cudaCheck(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, dev));
@@ -295,8 +288,8 @@ int main(int argc, char **argv) {
                                 {"head", 2048, 128256, 1, GEMV_STORE}};
         time_gemv("pycode-19m", pycode, 5, 0, (size_t)l2);
         time_gemv("llama-1b", llama, 5, 1, (size_t)l2);
-        time_attention("pycode-19m", 6, 2, 64, sms);
-        time_attention("llama-1b", 32, 8, 64, sms);
+        time_attention("pycode-19m", 6, 2, 64);
+        time_attention("llama-1b", 32, 8, 64);
     }
     return failures ? 1 : 0;
 }
