@@ -1,7 +1,7 @@
 /* CUDA logits against the CPU reference target, for every shared model, through each way the
  * decoding loops drive a forward: a long prompt in chunks of max_batch rows (all rows' logits),
- * a verification block of 9 rows over a cache, single-token steps (the captured graph), a forward
- * keeping only the last row's logits, and a truncate followed by a re-forward.
+ * a verification block of 9 rows over a cache, single-token steps (the captured graph), 2-row steps,
+ * a forward keeping only the last row's logits, and a truncate followed by a re-forward.
  *
  * Tolerance, relative L2 error ||cuda - cpu|| / ||cpu|| over all rows compared:
  *  - fp32 checkpoints: 1e-5 (fp32 arithmetic in both; only the summation order differs), and
@@ -88,6 +88,11 @@ static void check_model(const char *name, int pycode) {
     for (int p = base + 9; p < n; p++) { /* single-token steps: the graph path */
         gpu->forward(gpu, ids + p, 1, p, out, 1);
         compare_rows(&cmp, out, ref + (size_t)p * V, 1, V);
+    }
+    gpu->truncate(gpu, base + 9);         /* 2-row steps (a drafter's head after an all-accepted round) */
+    for (int p = base + 9; p + 2 <= n; p += 2) {
+        gpu->forward(gpu, ids + p, 2, p, out, 2);
+        compare_rows(&cmp, out, ref + (size_t)p * V, 2, V);
     }
     gpu->truncate(gpu, base + 2);         /* truncate, then re-forward keeping the last row only */
     gpu->forward(gpu, ids + base + 2, n - base - 2, base + 2, out, 1);
