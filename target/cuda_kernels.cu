@@ -11,7 +11,7 @@
 namespace cg = cooperative_groups;
 
 #define NORM_THREADS 256
-#define ATT_THREADS (32 * ATT_QUERIES_PER_BLOCK / 2) /* a warp per two queries */
+#define ATT_THREADS (32 * ATT_QUERIES_PER_BLOCK / 2) /* a warp holds one or two queries */
 #define ATT_TILE 32                                         /* positions per tile: one per lane */
 #define ATT_PREFETCH 3 /* tiles in flight per block for head_dim <= 64 (registers allow no more at 128) */
 
