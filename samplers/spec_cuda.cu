@@ -309,7 +309,7 @@ void speculative_generate_cuda(Target *t, Drafter *d, const int *prompt, int n_p
         /* the drafter's prompt on its own stream, from the device history, while the target's runs:
          * the two prefills are independent, and neither fills the GPU alone */
         cudaCheck(cudaEventRecord(lp->ev_start, dct->stream));
-        if (n_prompt > 1) cuda_prefill_enqueue(dct, lp->hist, n_prompt - 1, 0);
+        if (n_prompt > 1) cuda_prefill_enqueue(dct, lp->hist, prompt, n_prompt - 1, 0);
         cudaCheck(cudaEventRecord(lp->ev_mid, dct->stream));
     }
     double t1 = prefill_prompt(r, t, prompt, n_prompt);

@@ -341,17 +341,20 @@ void attention_init(void) {
     attention_setup<4, 1>(2);
 }
 
+static int hs_index_of(int head_dim) { return head_dim <= 32 ? 0 : head_dim <= 64 ? 1 : 2; }
+
 int attention_splits(int head_dim, int n_kv_heads) {
-    const int hs_index = head_dim <= 32 ? 0 : head_dim <= 64 ? 1 : 2;
-    return att_clusters16[hs_index] >= n_kv_heads ? 16 : 8;
+    return att_clusters16[hs_index_of(head_dim)] >= n_kv_heads ? 16 : 8;
 }
 
 void launch_attention(const AttentionArgs *a, cudaStream_t s) {
     const int group = a->n_heads / a->n_kv_heads, splits = attention_splits(a->head_dim, a->n_kv_heads);
     const int qblocks = (group * a->n + ATT_QUERIES_PER_BLOCK - 1) / ATT_QUERIES_PER_BLOCK;
-    const dim3 grid(splits, a->n_kv_heads, qblocks);
+    const dim3 grid(splits, a->n_kv_heads, qblocks), block(ATT_THREADS);
     const size_t smem = ATT_SMEM_FLOATS(a->head_dim, splits) * sizeof(float);
-    if (a->head_dim <= 32) launch_pdl_cluster(attention_kernel<1, ATT_PREFETCH>, grid, dim3(ATT_THREADS), smem, s, splits, *a);
-    else if (a->head_dim <= 64) launch_pdl_cluster(attention_kernel<2, ATT_PREFETCH>, grid, dim3(ATT_THREADS), smem, s, splits, *a);
-    else launch_pdl_cluster(attention_kernel<4, 1>, grid, dim3(ATT_THREADS), smem, s, splits, *a);
+    switch (hs_index_of(a->head_dim)) {
+    case 0: launch_pdl_cluster(attention_kernel<1, ATT_PREFETCH>, grid, block, smem, s, splits, *a); break;
+    case 1: launch_pdl_cluster(attention_kernel<2, ATT_PREFETCH>, grid, block, smem, s, splits, *a); break;
+    default: launch_pdl_cluster(attention_kernel<4, 1>, grid, block, smem, s, splits, *a);
+    }
 }

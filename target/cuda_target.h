@@ -82,10 +82,11 @@ static inline CudaTarget *cuda_target_of(Target *t) { return (CudaTarget *)t->st
  * allocation. With use_graph and n_logits == n or 1, replays (capturing on first use) the graph
  * for (n, n_logits); pass use_graph = 0 while an outer capture records this forward. */
 void cuda_forward_enqueue(CudaTarget *ct, int n, int n_logits, int use_graph);
-/* Enqueues the forward of n tokens that are on the device already (d_tokens) at positions
- * [pos, pos + n), without logits, in chunks of max_batch rows: no host staging and no sync, so it
- * can run beside another target's forward. The caller sets the target's len. */
-void cuda_prefill_enqueue(CudaTarget *ct, const int *d_tokens, int n, int pos);
+/* Enqueues the forward of n tokens that are on the device already (d_tokens; their host copy
+ * `tokens` is only checked) at positions [pos, pos + n), without logits, in chunks of max_batch
+ * rows: no host staging and no sync, so it can run beside another target's forward. The caller
+ * sets the target's len. */
+void cuda_prefill_enqueue(CudaTarget *ct, const int *d_tokens, const int *tokens, int n, int pos);
 /* Runs the forward of n rows on another stream, e.g. the decoding loop's; cuBLAS follows. */
 void cuda_target_set_stream(CudaTarget *ct, cudaStream_t s);
 

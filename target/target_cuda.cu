@@ -101,7 +101,18 @@ void cuda_forward_enqueue(CudaTarget *ct, int n, int n_logits, int use_graph) {
     cudaCheck(cudaGraphLaunch(*exec, ct->stream));
 }
 
-void cuda_prefill_enqueue(CudaTarget *ct, const int *d_tokens, int n, int pos) {
+/* fatal() unless tokens[0..n) at positions [pos, pos + n) fit the model: one clear error line
+ * before any kernel could read past the embedding or write past the cache. */
+static void check_input(const CudaTarget *ct, const int *tokens, int n, int pos) {
+    const ModelConfig *c = &ct->cfg;
+    if (pos + n > c->seq_len) fatal("%d positions exceed the model's context length %d", pos + n, c->seq_len);
+    for (int i = 0; i < n; i++)
+        if (tokens[i] < 0 || tokens[i] >= c->vocab_size)
+            fatal("token id %d is outside the vocabulary (0..%d)", tokens[i], c->vocab_size - 1);
+}
+
+void cuda_prefill_enqueue(CudaTarget *ct, const int *d_tokens, const int *tokens, int n, int pos) {
+    check_input(ct, tokens, n, pos);
     for (int start = 0; start < n; start += ct->max_batch) {
         int B = n - start < ct->max_batch ? n - start : ct->max_batch;
         launch_set_input(ct->pos, d_tokens + start, B, pos + start, ct->stream);
@@ -121,10 +132,7 @@ static void cuda_forward(Target *t, const int *tokens, int n, int pos, float *lo
     const ModelConfig *c = &ct->cfg;
     CHECK(n >= 1 && pos >= 0 && pos <= t->len, "forward at pos %d with %d cached positions", pos, t->len);
     CHECK(n_logits >= 0 && n_logits <= n, "n_logits %d for %d tokens", n_logits, n);
-    if (pos + n > c->seq_len) fatal("%d positions exceed the model's context length %d", pos + n, c->seq_len);
-    for (int i = 0; i < n; i++)
-        if (tokens[i] < 0 || tokens[i] >= c->vocab_size)
-            fatal("token id %d is outside the vocabulary (0..%d)", tokens[i], c->vocab_size - 1);
+    check_input(ct, tokens, n, pos);
     int first_logit_row = n - n_logits;
     for (int start = 0; start < n; start += ct->max_batch) {
         int B = n - start < ct->max_batch ? n - start : ct->max_batch;
