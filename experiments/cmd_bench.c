@@ -98,20 +98,25 @@ static double copy_bandwidth(const char *device) {
 static int64_t numel(const TensorView *v) { return v->rows * v->cols; }
 
 /* Bytes one decode step reads: every projection, the classifier and the norms once, one embedding
- * row, in the backend's storage (as stored on cuda; fp32 on cpu), plus keys and values (fp32 in
- * both backends) of `context` + 1 positions. */
+ * row, in the backend's storage (matrices as stored on cuda; on cpu bf16 as stored and the rest
+ * fp32; norms fp32 in both), plus keys and values (fp32 in both backends) of `context` + 1
+ * positions. */
+static double stored_size(const TensorView *v, int cuda) {
+    return cuda || v->dtype == DTYPE_BF16 ? (double)dtype_size(v->dtype) : 4.0;
+}
+
 static void step_bytes(const Model *m, const char *backend, int context, double *weights, double *kv) {
     const ModelConfig *c = &m->cfg;
     int cuda = !strcmp(backend, "cuda");
     double w = 0.0;
-#define B(view, norm) ((double)numel(&(view)) * (cuda && !(norm) ? (double)dtype_size((view).dtype) : 4.0))
+#define B(view, norm) ((double)numel(&(view)) * ((norm) ? 4.0 : stored_size(&(view), cuda)))
     for (int l = 0; l < c->n_layers; l++) {
         const LayerTensors *L = &m->layers[l];
         w += B(L->wq, 0) + B(L->wk, 0) + B(L->wv, 0) + B(L->wo, 0) + B(L->w_gate, 0) + B(L->w_up, 0) + B(L->w_down, 0);
         w += B(L->attn_norm, 1) + B(L->ffn_norm, 1);
     }
     w += B(m->lm_head, 0) + B(m->final_norm, 1);
-    w += (double)c->dim * (cuda ? (double)dtype_size(m->tok_embed.dtype) : 4.0);
+    w += (double)c->dim * stored_size(&m->tok_embed, cuda);
 #undef B
     *weights = w;
     *kv = 2.0 * c->n_layers * (double)(context + 1) * c->n_kv_heads * c->head_dim * 4.0;

@@ -17,13 +17,6 @@
 
 /* ---------------------------------------------------------------- dtypes */
 
-float bf16_to_f32(uint16_t h) {
-    uint32_t u = (uint32_t)h << 16;
-    float f;
-    memcpy(&f, &u, 4);
-    return f;
-}
-
 uint16_t f32_to_bf16(float f) {
     uint32_t u;
     memcpy(&u, &f, 4);

@@ -10,6 +10,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #define MODEL_MAX_EOS 8
 
@@ -79,7 +80,14 @@ void model_free(Model *m);
 
 /* Widens n stored elements to fp32. */
 void tensor_to_f32(float *out, const void *src, DType dtype, int64_t n);
-float bf16_to_f32(uint16_t h);
+/* Exact: bf16 is the top half of an fp32. Inline because the CPU projections widen every weight
+ * with it as they read it. */
+static inline float bf16_to_f32(uint16_t h) {
+    uint32_t u = (uint32_t)h << 16;
+    float f;
+    memcpy(&f, &u, 4);
+    return f;
+}
 float f16_to_f32(uint16_t h);
 uint16_t f32_to_bf16(float f);
 size_t dtype_size(DType d);
