@@ -335,15 +335,28 @@ static void attention_setup(int hs_index) {
     }
 }
 
+static int att_splits_forced; /* attention_force_splits(): 0, or the splits every launch uses */
+
 void attention_init(void) {
     attention_setup<1, ATT_PREFETCH>(0);
     attention_setup<2, ATT_PREFETCH>(1);
     attention_setup<4, 1>(2);
+    const char *env = getenv("SPECDEC_CUDA_ATT_SPLITS");
+    if (env) {
+        char *end;
+        long v = strtol(env, &end, 10);
+        if (*end || (v != 1 && v != 2 && v != 4 && v != 8 && v != 16))
+            fatal("SPECDEC_CUDA_ATT_SPLITS='%s': expected 1, 2, 4, 8 or 16", env);
+        attention_force_splits((int)v);
+    }
 }
+
+void attention_force_splits(int splits) { att_splits_forced = splits; }
 
 static int hs_index_of(int head_dim) { return head_dim <= 32 ? 0 : head_dim <= 64 ? 1 : 2; }
 
 int attention_splits(int head_dim, int n_kv_heads) {
+    if (att_splits_forced) return att_splits_forced;
     return att_clusters16[hs_index_of(head_dim)] >= n_kv_heads ? 16 : 8;
 }
 
@@ -352,6 +365,8 @@ void launch_attention(const AttentionArgs *a, cudaStream_t s) {
     const int qblocks = (group * a->n + ATT_QUERIES_PER_BLOCK - 1) / ATT_QUERIES_PER_BLOCK;
     const dim3 grid(splits, a->n_kv_heads, qblocks), block(ATT_THREADS);
     const size_t smem = ATT_SMEM_FLOATS(a->head_dim, splits) * sizeof(float);
+    if (splits == 16 && !att_clusters16[hs_index_of(a->head_dim)])
+        fatal("attention in 16 splits: this device runs no cluster of 16 blocks of head_dim %d", a->head_dim);
     switch (hs_index_of(a->head_dim)) {
     case 0: launch_pdl_cluster(attention_kernel<1, ATT_PREFETCH>, grid, block, smem, s, splits, *a); break;
     case 1: launch_pdl_cluster(attention_kernel<2, ATT_PREFETCH>, grid, block, smem, s, splits, *a); break;

@@ -39,5 +39,9 @@ void launch_attention(const AttentionArgs *a, cudaStream_t s);
 void attention_init(void);
 /* The blocks (one cluster) that split the context of one (kv head, query block). */
 int attention_splits(int head_dim, int n_kv_heads);
+/* For experiments (tools/kernel_bench, SPECDEC_CUDA_ATT_SPLITS): every later launch uses splits
+ * (1, 2, 4, 8, or 16 where the device runs such clusters) blocks; 0 restores the device's choice.
+ * Results depend on the splits, so greedy parity holds only within one setting. */
+void attention_force_splits(int splits);
 
 #endif

@@ -8,7 +8,8 @@
  *           100 back-to-back launches in a CUDA graph with programmatic dependent launch (as a
  *           forward runs them): microseconds per launch, and GB/s of weights. "hot" reuses one
  *           weight matrix (it stays in L2, as pycode-19m's do in the decode loop); "cold" rotates
- *           over copies larger than L2.
+ *           over copies larger than L2. Attention is timed for every split count of the context
+ *           (1 to 16 blocks per kv head), the one the target chooses marked.
  *
  *   kernel_bench [check] [time]            (default: both)
  */
@@ -228,7 +229,7 @@ static void enqueue_attention(void *ctx, int i, cudaStream_t s) {
 }
 
 static void time_attention(const char *model, int heads, int kv_heads, int hd) {
-    const int ctxs[3] = {128, 512, 2048}, rows[3] = {1, 5, 9};
+    const int ctxs[4] = {128, 256, 512, 2048}, rows[3] = {1, 5, 9}, splits[5] = {1, 2, 4, 8, 16};
     const int S = 4096, max_batch = 16, kvd = kv_heads * hd, qkv_dim = (heads + 2 * kv_heads) * hd;
     AttCtx c;
     AttentionArgs *a = &c.a;
@@ -247,14 +248,21 @@ static void time_attention(const char *model, int heads, int kv_heads, int hd) {
     a->n_heads = heads;
     a->n_kv_heads = kv_heads;
     a->head_dim = hd;
-    for (int ci = 0; ci < 3; ci++) {
+    const int chosen = attention_splits(hd, kv_heads);
+    for (int ci = 0; ci < 4; ci++) {
         cudaCheck(cudaMemcpy(pos, &ctxs[ci], sizeof(int), cudaMemcpyHostToDevice));
-        printf("%-10s attention context %5d, %2d splits:", model, ctxs[ci], attention_splits(hd, kv_heads));
-        for (int ri = 0; ri < 3; ri++) {
-            a->n = rows[ri];
-            printf("  n%-2d %6.2f us", rows[ri], time_graph(enqueue_attention, &c));
+        for (int si = 0; si < 5; si++) {
+            if (splits[si] == 16 && chosen != 16) continue; /* no 16-block clusters for this shape */
+            attention_force_splits(splits[si]);
+            printf("%-10s attention context %5d, %2d splits%s:", model, ctxs[ci], splits[si],
+                   splits[si] == chosen ? " (chosen)" : "         ");
+            for (int ri = 0; ri < 3; ri++) {
+                a->n = rows[ri];
+                printf("  n%-2d %6.2f us", rows[ri], time_graph(enqueue_attention, &c));
+            }
+            printf("\n");
         }
-        printf("\n");
+        attention_force_splits(0);
     }
     cudaCheck(cudaFree((void *)a->qkv));
     cudaCheck(cudaFree(a->kc));
@@ -289,6 +297,7 @@ int main(int argc, char **argv) {
         time_gemv("pycode-19m", pycode, 5, 0, (size_t)l2);
         time_gemv("llama-1b", llama, 5, 1, (size_t)l2);
         time_attention("pycode-19m", 6, 2, 64);
+        time_attention("pycode-3m", 3, 1, 64);
         time_attention("llama-1b", 32, 8, 64);
     }
     return failures ? 1 : 0;
