@@ -97,9 +97,10 @@ static void model_drafter_free(void *st) {
 static const DrafterOps MODEL_OPS = {DRAFTER_OPS_VERSION, "model", model_propose, model_observe, model_next_entropy,
                                      model_reset, model_drafter_free};
 
-Drafter drafter_model_build(const char *path, const ModelConfig *target_cfg, const DrafterOptions *o) {
+Drafter drafter_model_build(const char *path, int bf16, const ModelConfig *target_cfg, const DrafterOptions *o) {
     ModelDrafter *s = callocCheck(1, sizeof *s);
     model_load(&s->model, path);
+    if (bf16) model_round_to_bf16(&s->model);
     const ModelConfig *c = &s->model.cfg;
     if (c->vocab_size != target_cfg->vocab_size)
         fatal("drafter %s: vocabulary size %d differs from the target's %d (a model drafter must share the "

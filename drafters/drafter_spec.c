@@ -1,4 +1,4 @@
-/* Parsing a drafter spec: none | model:PATH | ngram:N | ngram1:N | lookup:MAX[:MIN] */
+/* Parsing a drafter spec: none | model:PATH[@bf16] | ngram:N | ngram1:N | lookup:MAX[:MIN] */
 #include <stdlib.h>
 #include <string.h>
 
@@ -12,13 +12,24 @@ static int parse_positive(const char *s, const char *spec, const char *what) {
     return (int)v;
 }
 
+int drafter_model_spec(const char *spec, char *path, size_t path_size, int *bf16) {
+    if (strncmp(spec, "model:", 6) || !spec[6]) return 0;
+    char name[4096];
+    snprintf(name, sizeof name, "%s", spec + 6);
+    size_t len = strlen(name);
+    *bf16 = len > 5 && !strcmp(name + len - 5, "@bf16");
+    if (*bf16) name[len - 5] = '\0';
+    resolve_model_path(name, path, path_size);
+    return 1;
+}
+
 int drafter_from_spec(Drafter *d, const char *spec, const ModelConfig *target_cfg, const DrafterOptions *o) {
     memset(d, 0, sizeof *d);
     if (!strcmp(spec, "none")) return 0;
-    if (!strncmp(spec, "model:", 6) && spec[6]) {
-        char path[4096];
-        resolve_model_path(spec + 6, path, sizeof path);
-        *d = drafter_model_build(path, target_cfg, o);
+    char path[4096];
+    int bf16;
+    if (drafter_model_spec(spec, path, sizeof path, &bf16)) {
+        *d = drafter_model_build(path, bf16, target_cfg, o);
     } else if (!strncmp(spec, "ngram:", 6)) {
         int n = parse_positive(spec + 6, spec, "N");
         if (n < 2) fatal("--drafter '%s': N must be at least 2 (contexts of 1..N-1 tokens)", spec);
@@ -37,7 +48,7 @@ int drafter_from_spec(Drafter *d, const char *spec, const ModelConfig *target_cf
         if (mn > mx) fatal("--drafter '%s': MIN must not exceed MAX", spec);
         *d = drafter_lookup_build(mx, mn);
     } else {
-        fatal("--drafter: unknown drafter spec '%s' (expected none, model:PATH, ngram:N, ngram1:N or lookup:MAX[:MIN])", spec);
+        fatal("--drafter: unknown drafter spec '%s' (expected none, model:PATH[@bf16], ngram:N, ngram1:N or lookup:MAX[:MIN])", spec);
     }
     CHECK(d->ops && d->ops->version == DRAFTER_OPS_VERSION, "drafter ops version");
     return 1;

@@ -1,5 +1,6 @@
 /* Builders for every drafter, and the command-line / config spec that picks one:
- *   none | model:PATH | ngram:N | ngram1:N | lookup:MAX[:MIN]  */
+ *   none | model:PATH[@bf16] | ngram:N | ngram1:N | lookup:MAX[:MIN]
+ * model:PATH@bf16 rounds the drafter's weight matrices to bf16 (model_round_to_bf16). */
 #ifndef SPECDEC_DRAFTERS_H
 #define SPECDEC_DRAFTERS_H
 
@@ -20,8 +21,11 @@ typedef struct {
  * a vocabulary that differs from the target's. */
 int drafter_from_spec(Drafter *d, const char *spec, const ModelConfig *target_cfg, const DrafterOptions *o);
 void drafter_free(Drafter *d);
+/* 1 when spec is model:PATH[@bf16]: the resolved path (fatal when missing) and whether @bf16 asks
+ * for rounded weights; else 0. */
+int drafter_model_spec(const char *spec, char *path, size_t path_size, int *bf16);
 
-Drafter drafter_model_build(const char *path, const ModelConfig *target_cfg, const DrafterOptions *o);
+Drafter drafter_model_build(const char *path, int bf16, const ModelConfig *target_cfg, const DrafterOptions *o);
 Drafter drafter_ngram_build(int n, int vocab, int one_level, int filler_top_k, int stop_if_unknown);
 Drafter drafter_lookup_build(int max_ngram, int min_ngram);
 

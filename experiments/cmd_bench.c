@@ -392,11 +392,12 @@ int cmd_bench(int argc, char **argv) {
         cJSON_AddItemToArray(vc, e);
     }
 
-    if (a.drafter && !strncmp(a.drafter, "model:", 6)) {
-        char dpath[4096];
-        resolve_model_path(a.drafter + 6, dpath, sizeof dpath);
+    char dpath[4096];
+    int dbf16;
+    if (a.drafter && drafter_model_spec(a.drafter, dpath, sizeof dpath, &dbf16)) {
         Model dm;
         model_load(&dm, dpath);
+        if (dbf16) model_round_to_bf16(&dm);
         Target *dt = target_build(&dm, device, 128);
         prefill(dt, a.context);
         double td = forward_seconds(dt, 1, a.iters, logits);

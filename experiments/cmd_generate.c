@@ -17,7 +17,7 @@ static const char *USAGE =
     "usage: specdec generate --target PATH [--tokenizer FILE] (--prompt TEXT | --prompt-ids I,J,K)\n"
     "  [--max-new-tokens N] [--temperature T] [--top-k K] [--top-p P] [--repetition-penalty R]\n"
     "  [--repetition-window W] [--stop-ids I,J] [--seed S] [--num-samples N] [--device cpu|cuda]\n"
-    "  [--decoder ar|spec|beam] [--drafter none|model:PATH|ngram:N|ngram1:N|lookup:MAX[:MIN]]\n"
+    "  [--decoder ar|spec|beam] [--drafter none|model:PATH[@bf16]|ngram:N|ngram1:N|lookup:MAX[:MIN]]\n"
     "  [--gamma G] [--egag --gamma-min A --gamma-max B --egag-beta BETA] [--filler-top-k K]\n"
     "  [--stop-if-unknown] [--first-target] [--skip-sample-adjustment]\n"
     "  [--num-beams N --beam-top-k K --length-alpha A --min-length M] [--trace FILE] [--json]\n";

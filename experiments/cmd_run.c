@@ -119,11 +119,11 @@ static cJSON *build_header(const ExpConfig *c, const TargetSlot *targets, const 
     cJSON *models = cJSON_AddArrayToObject(h, "models");
     for (int t = 0; t < c->n_targets; t++) cJSON_AddItemToArray(models, model_provenance(c->targets[t], &targets[t].model));
     for (int d = 0; d < c->n_drafters; d++) {
-        if (strncmp(c->drafters[d], "model:", 6) != 0) continue;
         char path[4096];
+        int bf16;
+        if (!drafter_model_spec(c->drafters[d], path, sizeof path, &bf16)) continue;
         Model m;
-        resolve_model_path(c->drafters[d] + 6, path, sizeof path);
-        model_load(&m, path);
+        model_load(&m, path); /* provenance of the files, as stored */
         cJSON_AddItemToArray(models, model_provenance(c->drafters[d] + 6, &m));
         model_free(&m);
     }

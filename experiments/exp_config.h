@@ -4,7 +4,7 @@
  *   name             string, default: the file name without .json; names the results file
  *   description      string, for people
  *   target           string or array of strings: model paths or names under models_dir()
- *   drafters         array of drafter specs (model:PATH | ngram:N | ngram1:N | lookup:MAX[:MIN])
+ *   drafters         array of drafter specs (model:PATH[@bf16] | ngram:N | ngram1:N | lookup:MAX[:MIN])
  *   gammas           array of fixed gammas, 1..64
  *   egag             array of {gamma_min, gamma_max, beta}: EGAG settings, each one more point
  *                    on the gamma axis beside the fixed gammas

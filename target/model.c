@@ -468,7 +468,52 @@ void model_load(Model *m, const char *path) {
     if (c->bos_id >= c->vocab_size) fatal("%s: bos token id %d is outside the vocabulary (%d)", path, c->bos_id, c->vocab_size);
 }
 
+/* Rounds view v into base + *off when base is set (NULL: only sizes it), advancing *off. */
+static void round_view(TensorView *v, unsigned char *base, size_t *off) {
+    if (v->dtype == DTYPE_BF16) return;
+    int64_t n = v->rows * v->cols;
+    if (base) {
+        uint16_t *dst = (uint16_t *)(base + *off);
+        for (int64_t i = 0; i < n; i++) {
+            float f;
+            if (v->dtype == DTYPE_F32) memcpy(&f, (const char *)v->data + 4 * i, 4);
+            else f = f16_to_f32(((const uint16_t *)v->data)[i]);
+            dst[i] = f32_to_bf16(f);
+        }
+        v->data = dst;
+        v->dtype = DTYPE_BF16;
+    }
+    *off += ((size_t)n * 2 + 63) & ~(size_t)63;
+}
+
+/* Every matrix of m once, in a fixed order; a tied classifier follows its embedding. */
+static size_t round_matrices(Model *m, unsigned char *base) {
+    size_t off = 0;
+    int tied = m->lm_head.data == m->tok_embed.data;
+    round_view(&m->tok_embed, base, &off);
+    for (int l = 0; l < m->cfg.n_layers; l++) {
+        LayerTensors *L = &m->layers[l];
+        TensorView *mats[7] = {&L->wq, &L->wk, &L->wv, &L->wo, &L->w_gate, &L->w_down, &L->w_up};
+        for (int i = 0; i < 7; i++) round_view(mats[i], base, &off);
+    }
+    if (tied) {
+        if (base) m->lm_head = m->tok_embed;
+    } else {
+        round_view(&m->lm_head, base, &off);
+    }
+    return off;
+}
+
+void model_round_to_bf16(Model *m) {
+    CHECK(!m->rounded, "%s: rounded to bf16 twice", m->path);
+    size_t bytes = round_matrices(m, NULL);
+    if (!bytes) return; /* stored in bf16 already */
+    m->rounded = mallocCheck(bytes);
+    round_matrices(m, m->rounded);
+}
+
 void model_free(Model *m) {
+    free(m->rounded);
     for (int i = 0; i < m->n_maps; i++) munmap(m->maps[i].addr, m->maps[i].size);
     for (int i = 0; i < m->n_files; i++) free(m->files[i]);
     free(m->files);

@@ -71,12 +71,18 @@ typedef struct {
     int n_maps;
     char **files;           /* (n_files) paths of every weight file, for provenance hashes */
     int n_files;
+    void *rounded;          /* model_round_to_bf16(): the one allocation of the rounded matrices */
 } Model;
 
 /* Loads a checkpoint: a directory is read as Hugging Face, anything else as llama2.c.
  * Every inconsistency is a fatal() naming the file and the field. */
 void model_load(Model *m, const char *path);
 void model_free(Model *m);
+/* Rounds every weight matrix not already bf16 (embedding, projections, classifier; not the norm
+ * vectors) to bf16, to nearest even, into one allocation the model owns, and points the views at
+ * it. For a drafter this halves the bytes each step reads; only acceptance can change, never the
+ * target's output. */
+void model_round_to_bf16(Model *m);
 
 /* Widens n stored elements to fp32. */
 void tensor_to_f32(float *out, const void *src, DType dtype, int64_t n);

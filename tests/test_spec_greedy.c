@@ -12,7 +12,8 @@ int main(void) {
     model_load(&m, target_path);
     Target *t = target_cpu_build(&m, 128);
     int n_prompts = test_sanitized() ? 2 : 10, max_new = test_sanitized() ? 24 : 64;
-    const char *drafters[] = {"model:pycode/pycode-3m", "model:pycode/pycode-1m", "ngram:3", "ngram1:3", "lookup:3"};
+    const char *drafters[] = {"model:pycode/pycode-3m", "model:pycode/pycode-3m@bf16", "model:pycode/pycode-1m",
+                              "ngram:3", "ngram1:3", "lookup:3"};
     int nd = (int)(sizeof drafters / sizeof drafters[0]);
     long total_drafted = 0, total_accepted = 0;
     for (int pi = 0; pi < n_prompts; pi++) {

@@ -6,7 +6,7 @@
 # tests      test_cuda_logits, test_cuda_greedy, test_cuda_sampling (tests/gpu/*.c) and
 #            compute-sanitizer memcheck on short speculative generations (greedy and sampled,
 #            device drafter and host drafter)
-# bench      specdec bench on pycode-19m (drafters pycode-3m, lookup:4, ngram:3; cuBLAS projections for
+# bench      specdec bench on pycode-19m (drafters pycode-3m, pycode-3m@bf16, lookup:4, ngram:3; cuBLAS projections for
 #            comparison), a per-round trace, and a random-weight Llama-3.2-1B shape (fused and cuBLAS)
 # big        the Llama-3.1-8B shape (a 16 GB synth)
 # splits     the pycode-3m end-to-end bench and greedy parity with every model's attention forced to
@@ -109,6 +109,7 @@ synth=/tmp/specdec-synth
 mkdir -p "$synth"
 if [[ $MODES == *" bench "* ]]; then
     bench pycode-19m_cuda_pycode-3m --target pycode/pycode-19m --drafter model:pycode/pycode-3m --gammas 1,2,3,4,5,6,8
+    bench pycode-19m_cuda_pycode-3m-bf16 --target pycode/pycode-19m --drafter model:pycode/pycode-3m@bf16 --gammas 3,4,5,6
     bench pycode-19m_cuda_lookup-4 --target pycode/pycode-19m --drafter lookup:4 --gammas 2,4,6,8,12,15
     bench pycode-19m_cuda_ngram-3 --target pycode/pycode-19m --drafter ngram:3 --gammas 2,4,6,8
     SPECDEC_CUDA_FUSED_ROWS=0 bench pycode-19m_cuda_cublas --target pycode/pycode-19m --drafter model:pycode/pycode-3m \

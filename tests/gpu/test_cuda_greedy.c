@@ -5,7 +5,8 @@
  *     expected only where the two candidates are nearly tied, since the bf16 GEMM inputs move the
  *     logits by about 1e-2.
  *  2. Speculative == autoregressive on the GPU, token for token, for every prompt: the model
- *     drafter on the device (pycode-3m at gamma 1, 4 and 8), host drafters (lookup:4, ngram:3),
+ *     drafter on the device (pycode-3m at gamma 1, 4 and 8, and rounded to bf16 at 4), host drafters
+ *     (lookup:4, ngram:3),
  *     first_target, and EGAG. Greedy speculative decoding is exact; a k-row verification and a
  *     1-row step may round differently in their GEMMs, which could flip only an exact tie. */
 #include <math.h>
@@ -60,16 +61,17 @@ int main(void) {
     } runs[] = {
         {"model:pycode/pycode-3m", 1, 0, 0}, {"model:pycode/pycode-3m", 4, 0, 0}, {"model:pycode/pycode-3m", 8, 0, 0},
         {"model:pycode/pycode-3m", 4, 1, 0}, {"model:pycode/pycode-3m", 0, 0, 1}, {"lookup:4", 4, 0, 0},
-        {"ngram:3", 4, 0, 0},                {"ngram:3", 0, 0, 1},
+        {"ngram:3", 4, 0, 0},                {"ngram:3", 0, 0, 1},  {"model:pycode/pycode-3m@bf16", 4, 0, 0},
     };
-    int n_runs = sizeof runs / sizeof runs[0];
-    Drafter drafters[8];
+#define N_RUNS (int)(sizeof runs / sizeof runs[0])
+    const int n_runs = N_RUNS;
+    Drafter drafters[N_RUNS];
     for (int r = 0; r < n_runs; r++) {
         DrafterOptions o = {.filler_top_k = 0, .stop_if_unknown = 0, .device = "cuda", .sampler = g.sampler};
         drafter_from_spec(&drafters[r], runs[r].spec, &m.cfg, &o);
     }
-    long spec_tokens[8] = {0}, spec_calls[8] = {0};
-    int same = 0, spec_diff[8] = {0};
+    long spec_tokens[N_RUNS] = {0}, spec_calls[N_RUNS] = {0};
+    int same = 0, spec_diff[N_RUNS] = {0};
     for (int p = 0; p < N_PROMPTS; p++) {
         int *ids, np = test_humaneval_prompt(p, &ids);
         GenResult rc, rg;
