@@ -5,10 +5,10 @@
  *     expected only where the two candidates are nearly tied, since the bf16 GEMM inputs move the
  *     logits by about 1e-2.
  *  2. Speculative == autoregressive on the GPU, token for token, for every prompt: the model
- *     drafter on the device (pycode-3m at gamma 1, 4 and 8, and rounded to bf16 at 4), host drafters
- *     (lookup:4, ngram:3),
- *     first_target, and EGAG. Greedy speculative decoding is exact; a k-row verification and a
- *     1-row step may round differently in their GEMMs, which could flip only an exact tie. */
+ *     drafter on the device (pycode-3m at gamma 1, 4 and 8, and rounded to bf16 at 4), host
+ *     drafters (lookup:4, ngram:3), first_target, and EGAG. Greedy speculative decoding is exact;
+ *     a k-row verification and a 1-row step may round differently in their GEMMs, which could
+ *     flip only an exact tie. */
 #include <math.h>
 
 #include "drafters.h"
