@@ -97,14 +97,15 @@ static double copy_bandwidth(const char *device) {
 
 static int64_t numel(const TensorView *v) { return v->rows * v->cols; }
 
-/* Bytes one decode step reads: every projection, the classifier and the norms once, one embedding
- * row, in the backend's storage (matrices as stored on cuda; on cpu bf16 as stored and the rest
- * fp32; norms fp32 in both), plus keys and values (fp32 in both backends) of `context` + 1
- * positions. */
+/* Bytes per element of a weight matrix in the backend's storage: as stored on cuda; on cpu bf16 as
+ * stored, anything else widened to fp32. */
 static double stored_size(const TensorView *v, int cuda) {
     return cuda || v->dtype == DTYPE_BF16 ? (double)dtype_size(v->dtype) : 4.0;
 }
 
+/* Bytes one decode step reads: every projection, the classifier and the norms (fp32 in both
+ * backends) once, one embedding row, plus keys and values (fp32 in both backends) of `context` + 1
+ * positions. */
 static void step_bytes(const Model *m, const char *backend, int context, double *weights, double *kv) {
     const ModelConfig *c = &m->cfg;
     int cuda = !strcmp(backend, "cuda");
