@@ -16,6 +16,10 @@ text=$("$bin" generate --target "$stories" --prompt "Once upon a time" --max-new
 grep -q "^Once upon a time" <<<"$text" || { echo "FAIL: streamed text: $text"; fail=1; }
 out=$("$bin" generate --target "$stories" --prompt-ids 1 --max-new-tokens 30 --drafter lookup:3 --gamma 4 --json --num-samples 2 --temperature 0.8 --seed 5 2>&1)
 [ "$(grep -c '"metrics"' <<<"$out")" = 2 ] || { echo "FAIL: --num-samples 2 should print 2 JSON lines: $out"; fail=1; }
+# a drafter rounded to bf16 changes acceptance at most, never the greedy text
+ar=$("$bin" generate --target "$stories" --prompt-ids 1 --max-new-tokens 40 2>/dev/null)
+sp=$("$bin" generate --target "$stories" --prompt-ids 1 --max-new-tokens 40 --decoder spec --drafter "model:$stories@bf16" --gamma 4 2>/dev/null)
+[ -n "$ar" ] && [ "$ar" = "$sp" ] || { echo "FAIL: greedy text with a model:...@bf16 drafter: '$sp', autoregressive '$ar'"; fail=1; }
 
 expect_error() { # description, then the command's arguments
   local what="$1"; shift
@@ -29,6 +33,7 @@ expect_error "top_p 1.5" "${base[@]}" --temperature 1 --top-p 1.5
 expect_error "negative temperature" "${base[@]}" --temperature -0.5
 expect_error "repetition penalty 0" "${base[@]}" --repetition-penalty 0
 expect_error "unknown drafter" "${base[@]}" --drafter bogus:3
+expect_error "missing bf16 drafter" "${base[@]}" --drafter "model:$tmp/nothing-here@bf16"
 expect_error "vocabulary mismatch" generate --target "$pycode" --prompt-ids 0 --max-new-tokens 4 --drafter "model:$stories"
 expect_error "unknown option" "${base[@]}" --gama 3
 expect_error "missing model" generate --target "$tmp/nothing-here" --prompt-ids 1
