@@ -44,7 +44,8 @@ extern "C" {
 __device__ __forceinline__ void pdl_wait(void) { asm volatile("griddepcontrol.wait;" ::: "memory"); }
 __device__ __forceinline__ void pdl_trigger(void) { asm volatile("griddepcontrol.launch_dependents;" ::: "memory"); }
 
-/* cluster_x > 1: the grid's x dimension runs in clusters of that many blocks. */
+/* cluster_x >= 1: the grid's x dimension runs in clusters of that many blocks (1 included, for
+ * kernels that use cluster barriers whatever their split count); 0: no cluster. */
 template <typename... Params, typename... Args>
 static void launch_pdl_cluster(void (*kernel)(Params...), dim3 grid, dim3 block, size_t smem, cudaStream_t s,
                                int cluster_x, Args... args) {
@@ -60,7 +61,7 @@ static void launch_pdl_cluster(void (*kernel)(Params...), dim3 grid, dim3 block,
     attr[1].val.clusterDim.x = cluster_x;
     attr[1].val.clusterDim.y = attr[1].val.clusterDim.z = 1;
     cfg.attrs = attr;
-    cfg.numAttrs = cluster_x > 1 ? 2 : 1;
+    cfg.numAttrs = cluster_x > 0 ? 2 : 1;
     cudaCheck(cudaLaunchKernelEx(&cfg, kernel, args...));
 }
 
