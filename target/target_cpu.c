@@ -109,11 +109,12 @@ static inline __attribute__((always_inline)) void matmul_rows_body(float *out, c
     int i = i0;
     if (B >= 4) {
         for (; i + 4 <= i1; i += 4) {
-            const float *w0 = (const float *)(wb + (size_t)i * row_bytes);
+            const float *w0 = wide;
             if (bf16) {
                 const uint16_t *src = (const uint16_t *)(wb + (size_t)i * row_bytes);
                 for (int j = 0; j < 4 * n; j++) wide[j] = bf16_to_f32(src[j]);
-                w0 = wide;
+            } else {
+                w0 = (const float *)(wb + (size_t)i * row_bytes);
             }
             tile4(out, x, w0, w0 + n, w0 + 2 * n, w0 + 3 * n, B, n, d, i);
         }
@@ -132,7 +133,7 @@ static inline __attribute__((always_inline)) void matmul_rows_body(float *out, c
 #undef W
 
 /* The two instances, each cloned for x86-64-v4 (AVX-512 with 16-bit lanes, so the bf16 loads fill
- * whole vectors) and v3 (AVX2 + FMA), and picked when the program loads. */
+ * whole vectors) and x86-64-v3 (AVX2), and picked when the program loads. */
 __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
 static void matmul_rows_f32(float *out, const float *x, const void *w, float *wide, int B, int n, int d, int i0,
                             int i1) {
