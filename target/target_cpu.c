@@ -107,8 +107,12 @@ static inline __attribute__((always_inline)) void matmul_rows_body(float *out, c
     size_t row_bytes = (size_t)n * (bf16 ? 2 : 4);
     const unsigned char *wb = w;
     int i = i0;
-    if (B >= 4) {
+    if (B >= 3) {
         for (; i + 4 <= i1; i += 4) {
+            /* the next group's weights start coming from memory while this group's multiply-adds
+             * run: without it the two take turns (pycode-19m, 5 rows: 3.4 ms against 4.0) */
+            if (i + 8 <= i1)
+                for (size_t o = 0; o < 4 * row_bytes; o += 64) __builtin_prefetch(wb + (size_t)(i + 4) * row_bytes + o);
             const float *w0 = wide;
             if (bf16) {
                 const uint16_t *src = (const uint16_t *)(wb + (size_t)i * row_bytes);
