@@ -9,10 +9,9 @@
 # bench      specdec bench on pycode-19m (drafters pycode-3m, pycode-3m@bf16, lookup:4, ngram:3; cuBLAS projections for
 #            comparison), a per-round trace, and a random-weight Llama-3.2-1B shape (fused and cuBLAS)
 # big        the Llama-3.1-8B shape (a 16 GB synth)
-# splits     the pycode-3m end-to-end bench and greedy parity with every model's attention forced to
-#            1, 2, 4 and 8 context splits (SPECDEC_CUDA_ATT_SPLITS), against the chosen 16
 # kernels    tools/kernel_bench: the tensor-core projection kernel checked against the CUDA-core one,
-#            and per-kernel timings in graphs (projections of pycode-19m and Llama-1B shapes, attention)
+#            and per-kernel timings in graphs (projections of pycode-19m and Llama-1B shapes, attention
+#            at every split count)
 # profile    Nsight Compute kernel durations of pycode-19m forwards (ncu_*.csv)
 #
 # Models come from $SPECDEC_MODELS (default .models: copies of ../shared/models carried to the
@@ -127,12 +126,6 @@ if [[ $MODES == *" bench "* ]]; then
     SPECDEC_CUDA_GEMV=simt SPECDEC_CUDA_FUSED_ROWS=16 bench llama-1b_cuda_simt --target "$synth/llama-1b" --name llama-1b \
         --context 128
     bench llama-1b_cuda_ctx1024 --target "$synth/llama-1b" --name llama-1b --context 1024
-fi
-if [[ $MODES == *" splits "* ]]; then
-    for sp in 1 2 4 8; do
-        SPECDEC_CUDA_ATT_SPLITS=$sp bench pycode-19m_cuda_pycode-3m_splits$sp --target pycode/pycode-19m \
-            --drafter model:pycode/pycode-3m --gammas 3,4,5
-    done
 fi
 if [[ $MODES == *" big "* ]]; then
     run_logged synth_llama-8b "$SPECDEC" synth --shape llama-8b --dtype bf16 --out "$synth/llama-8b"
