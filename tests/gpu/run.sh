@@ -6,8 +6,9 @@
 # tests      test_cuda_logits, test_cuda_greedy, test_cuda_sampling (tests/gpu/*.c) and
 #            compute-sanitizer memcheck on short speculative generations (greedy and sampled,
 #            device drafter and host drafter)
-# bench      specdec bench on pycode-19m (drafters pycode-3m, pycode-3m@bf16, lookup:4, ngram:3; cuBLAS projections for
-#            comparison), a per-round trace, and a random-weight Llama-3.2-1B shape (fused and cuBLAS)
+# bench      specdec bench on pycode-19m (drafters pycode-3m, pycode-3m@bf16, lookup:4, ngram:3;
+#            cuBLAS projections for comparison), a per-round trace, and a random-weight Llama-3.2-1B
+#            shape (fused and cuBLAS)
 # big        the Llama-3.1-8B shape (a 16 GB synth)
 # kernels    tools/kernel_bench: the tensor-core projection kernel checked against the CUDA-core one,
 #            and per-kernel timings in graphs (projections of pycode-19m and Llama-1B shapes, attention
