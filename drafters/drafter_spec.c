@@ -17,8 +17,9 @@ int drafter_model_spec(const char *spec, char *path, size_t path_size, int *bf16
     char name[4096];
     snprintf(name, sizeof name, "%s", spec + 6);
     size_t len = strlen(name);
-    *bf16 = len > 5 && !strcmp(name + len - 5, "@bf16");
-    if (*bf16) name[len - 5] = '\0';
+    int rounded = len > 5 && !strcmp(name + len - 5, "@bf16");
+    if (rounded) name[len - 5] = '\0';
+    if (bf16) *bf16 = rounded;
     resolve_model_path(name, path, path_size);
     return 1;
 }

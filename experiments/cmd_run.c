@@ -120,8 +120,7 @@ static cJSON *build_header(const ExpConfig *c, const TargetSlot *targets, const 
     for (int t = 0; t < c->n_targets; t++) cJSON_AddItemToArray(models, model_provenance(c->targets[t], &targets[t].model));
     for (int d = 0; d < c->n_drafters; d++) {
         char path[4096];
-        int bf16;
-        if (!drafter_model_spec(c->drafters[d], path, sizeof path, &bf16)) continue;
+        if (!drafter_model_spec(c->drafters[d], path, sizeof path, NULL)) continue;
         Model m;
         model_load(&m, path); /* provenance of the files, as stored */
         cJSON_AddItemToArray(models, model_provenance(c->drafters[d] + 6, &m));

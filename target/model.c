@@ -474,10 +474,10 @@ static void round_view(TensorView *v, unsigned char *base, size_t *off) {
     int64_t n = v->rows * v->cols;
     if (base) {
         uint16_t *dst = (uint16_t *)(base + *off);
+        size_t es = dtype_size(v->dtype);
         for (int64_t i = 0; i < n; i++) {
             float f;
-            if (v->dtype == DTYPE_F32) memcpy(&f, (const char *)v->data + 4 * i, 4);
-            else f = f16_to_f32(((const uint16_t *)v->data)[i]);
+            tensor_to_f32(&f, (const unsigned char *)v->data + (size_t)i * es, v->dtype, 1);
             dst[i] = f32_to_bf16(f);
         }
         v->data = dst;
@@ -540,6 +540,6 @@ void resolve_model_path(const char *name, char *out, size_t out_size) {
     const char *dir = models_dir();
     snprintf(out, out_size, "%s/%s", dir, name);
     if (file_exists(out)) return;
-    fatal("%s: model not found (looked at '%s' and '%s/%s'; set SPECDEC_MODELS or --models to the models directory)",
+    fatal("%s: model not found (looked at '%s' and '%s/%s'; set SPECDEC_MODELS to the models directory)",
           name, name, dir, name);
 }

@@ -1,8 +1,9 @@
 /* The CPU reference target: fp32 compute over weights kept as stored when they are fp32 or bf16
- * (bf16 is widened exactly as each weight is read, so it computes the same sums as widening once
- * at build, from half the bytes), fp16 widened once at build; one allocation for the weights, and
- * the KV cache and every activation buffer sized before the first token. forward() scores n tokens
- * in one pass so each weight row is read once for all n rows (the verification pass). */
+ * (bf16 is widened exactly as it is read, or four rows at a time into a scratch, so it computes
+ * the same sums as widening once at build, from half the bytes), fp16 widened once at build. One
+ * allocation for the weights, and the KV cache and every activation buffer sized before the first
+ * token. forward() scores n tokens in one pass so each weight row is read once for all n rows (the
+ * verification pass). */
 #include <math.h>
 #include <omp.h>
 #include <stdlib.h>
@@ -51,7 +52,7 @@ typedef struct {
     float *value_cache;  /* (n_layers, seq_len, kv_dim) */
     float *rope_cos;     /* (seq_len, head_dim / 2) */
     float *rope_sin;     /* (seq_len, head_dim / 2) */
-    float *wide;         /* (n_threads, 4, max_in) bf16 weight rows widened for products of >= 4 rows */
+    float *wide;         /* (n_threads, 4, max_in) bf16 weight rows widened for products of >= 3 rows */
     int n_threads;       /* OpenMP threads at build: the products use at most these */
     int max_in;          /* the widest product input: max(dim, n_heads * head_dim, hidden_dim) */
 } CpuState;
@@ -96,11 +97,12 @@ static inline __attribute__((always_inline)) void tile4(float *out, const float 
  * so each instance of matmul_rows_body() below compiles to one load path. */
 #define W(row, j) (bf16 ? bf16_to_f32(((const uint16_t *)(row))[j]) : ((const float *)(row))[j])
 
-/* out rows [i0, i1) of (B, d) = x (B, n) @ w (d, n)^T. With 4 or more rows, groups of 4 weight rows
+/* out rows [i0, i1) of (B, d) = x (B, n) @ w (d, n)^T. With 3 or more rows, groups of 4 weight rows
  * go through tile4(); bf16 groups are first widened into wide (4, n), because widening inside the
- * tile's loop costs more than the loop's multiply-adds save. A single row widens as it reads: it is
- * bound by memory, and reading half the bytes is the gain. Widening is exact, so the sums are those
- * of the same weights stored as fp32 (bit for bit on pycode-19m, one to nine rows). */
+ * tile's loop costs more than the loop's multiply-adds save. One or two rows widen as they read
+ * (pycode-19m, 2 rows: 2.64 ms against 2.84 through the groups): they are bound by memory, and
+ * reading half the bytes is the gain. Widening is exact, so the sums are those of the same weights
+ * stored as fp32 (bit for bit on pycode-19m, one to nine rows). */
 static inline __attribute__((always_inline)) void matmul_rows_body(float *out, const float *x, const void *w,
                                                                    int bf16, float *wide, int B, int n, int d,
                                                                    int i0, int i1) {
