@@ -36,18 +36,19 @@ int bench_tokenizer(const char *tokenizer_path, const char *out_json_path);
 
 typedef struct {
     const char *target, *drafter, *device, *prompts, *format, *out, *name;
-    int context, gamma, iters, n_prompts, max_new_tokens;
+    int context, gamma, iters, n_prompts, max_new_tokens, draft_ahead;
     int gammas[BENCH_MAX_GAMMAS], n_gammas;
 } BenchArgs;
 
 static void usage(void) {
     printf("usage: specdec bench --target PATH [--drafter SPEC] [--device cpu|cuda] [--context N] [--gamma G]\n"
            "                     [--iters N] [--prompts FILE [--format F] [--n-prompts N] [--max-new-tokens N]\n"
-           "                     [--gammas G1,G2,..]] [--name NAME] [--out FILE.json]\n"
+           "                     [--gammas G1,G2,..] [--draft-ahead C]] [--name NAME] [--out FILE.json]\n"
            "       specdec bench --tokenizer FILE [--out FILE.json]\n"
            "  --context N        KV positions behind the timed decode step (default 128)\n"
            "  --gamma G          gamma of the verification the draft cost ratio c divides by (default 4)\n"
-           "  --prompts FILE     end-to-end runs over this prompt set (default with a drafter: humaneval.jsonl)\n");
+           "  --prompts FILE     end-to-end runs over this prompt set (default with a drafter: humaneval.jsonl)\n"
+           "  --draft-ahead C    the speculative runs draft C steps ahead beside each verification (CUDA, model drafter)\n");
 }
 
 /* Seconds per forward of k rows at position t->len, logits included. */
@@ -136,7 +137,7 @@ typedef struct {
     double wall_s, decode_s;
     long tokens, target_calls, drafted, accepted;
     double drafter_s, target_s;
-    long drafter_tokens, verify_calls;
+    long drafter_tokens, verify_calls, ahead_rounds, ahead_kept;
 } Totals;
 
 static void add_result(Totals *a, const GenResult *r) {
@@ -150,6 +151,8 @@ static void add_result(Totals *a, const GenResult *r) {
     a->target_s += r->target_s;
     a->drafter_tokens += r->drafter_tokens;
     a->verify_calls += r->verify_calls;
+    a->ahead_rounds += r->ahead_rounds;
+    a->ahead_kept += r->ahead_kept;
 }
 
 /* Greedy autoregressive, then speculative at each gamma, over the same prompts. Untimed passes
@@ -206,6 +209,8 @@ static cJSON *end_to_end(const BenchArgs *a, Target *t, const Model *m, const ch
         drafter_from_spec(&d, a->drafter, &m->cfg, &o);
         cJSON *runs = cJSON_AddArrayToObject(e, "speculative");
         cJSON_AddStringToObject(e, "drafter", a->drafter);
+        g.draft_ahead = a->draft_ahead;
+        if (a->draft_ahead) cJSON_AddNumberToObject(e, "draft_ahead", a->draft_ahead);
         for (int gi = 0; gi < a->n_gammas; gi++) {
             g.gamma = a->gammas[gi];
             for (int p = 0; p < (gi == 0 ? ps.n : 1); p++) {
@@ -229,9 +234,11 @@ static cJSON *end_to_end(const BenchArgs *a, Target *t, const Model *m, const ch
             sum.verify_calls = st.verify_calls;
             double alpha = st.drafted ? (double)st.accepted / st.drafted : NAN, c = metric_cost_ratio(&sum);
             double tau = (double)st.tokens / st.target_calls, speedup = art.wall_s / st.wall_s;
-            printf("  gamma %2d              %8.0f tok/s  speedup %.2fx  tau %.2f  alpha %.3f  c %.3f  predicted %.2fx%s\n",
+            char kept[48] = "";
+            if (st.ahead_rounds) snprintf(kept, sizeof kept, "  ahead kept %.0f%%", 100.0 * st.ahead_kept / st.ahead_rounds);
+            printf("  gamma %2d              %8.0f tok/s  speedup %.2fx  tau %.2f  alpha %.3f  c %.3f  predicted %.2fx%s%s\n",
                    g.gamma, (double)st.tokens / st.decode_s, speedup, tau, alpha, c, predicted_speedup(alpha, g.gamma, c),
-                   differ ? "  TEXT DIFFERS FROM AUTOREGRESSIVE" : "");
+                   kept, differ ? "  TEXT DIFFERS FROM AUTOREGRESSIVE" : "");
             cJSON *j = cJSON_CreateObject();
             cJSON_AddNumberToObject(j, "gamma", g.gamma);
             cJSON_AddNumberToObject(j, "tokens_per_s", (double)st.tokens / st.decode_s);
@@ -241,6 +248,7 @@ static cJSON *end_to_end(const BenchArgs *a, Target *t, const Model *m, const ch
             cJSON_AddItemToObject(j, "acceptance_rate", isnan(alpha) ? cJSON_CreateNull() : cJSON_CreateNumber(alpha));
             cJSON_AddItemToObject(j, "cost_ratio", isnan(c) ? cJSON_CreateNull() : cJSON_CreateNumber(c));
             cJSON_AddNumberToObject(j, "prompts_differing_from_autoregressive", differ);
+            if (st.ahead_rounds) cJSON_AddNumberToObject(j, "draft_ahead_kept_fraction", (double)st.ahead_kept / st.ahead_rounds);
             cJSON_AddItemToArray(runs, j);
         }
         drafter_free(&d);
@@ -284,6 +292,7 @@ static void parse_args(BenchArgs *a, int argc, char **argv, const char **tokeniz
         else if (FLAG("--max-new-tokens")) a->max_new_tokens = (int)cli_int(f, VALUE, 1, 1 << 20);
         else if (FLAG("--name")) a->name = VALUE;
         else if (FLAG("--out")) a->out = VALUE;
+        else if (FLAG("--draft-ahead")) a->draft_ahead = (int)cli_int(f, VALUE, 0, GAMMA_MAX_LIMIT + 1);
         else if (FLAG("--gammas")) {
             const char *v = VALUE;
             int *list, n = cli_int_list(f, v, &list);
@@ -302,6 +311,9 @@ static void parse_args(BenchArgs *a, int argc, char **argv, const char **tokeniz
 #undef VALUE
     }
     if (a->drafter && !a->prompts) a->prompts = "humaneval.jsonl";
+    for (int k = 0; k < a->n_gammas && a->draft_ahead; k++)
+        if (a->draft_ahead > a->gammas[k] + 1)
+            fatal("--draft-ahead %d exceeds gamma + 1 for gamma %d (in --gammas)", a->draft_ahead, a->gammas[k]);
 }
 
 /* A file name from the last component of a path: letters, digits, '-', '.' and '_' kept. */

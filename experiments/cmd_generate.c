@@ -19,7 +19,7 @@ static const char *USAGE =
     "  [--repetition-window W] [--stop-ids I,J] [--seed S] [--num-samples N] [--device cpu|cuda]\n"
     "  [--decoder ar|spec|beam] [--drafter none|model:PATH[@bf16]|ngram:N|ngram1:N|lookup:MAX[:MIN]]\n"
     "  [--gamma G] [--egag --gamma-min A --gamma-max B --egag-beta BETA] [--filler-top-k K]\n"
-    "  [--stop-if-unknown] [--first-target] [--skip-sample-adjustment]\n"
+    "  [--stop-if-unknown] [--first-target] [--skip-sample-adjustment] [--draft-ahead C]\n"
     "  [--num-beams N --beam-top-k K --length-alpha A --min-length M] [--trace FILE] [--json]\n";
 
 /* Streams decoded text: decodes the whole sequence and prints what is new, up to the last
@@ -122,6 +122,7 @@ int cmd_generate(int argc, char **argv) {
         else if (FLAG("--stop-if-unknown")) dopt.stop_if_unknown = 1;
         else if (FLAG("--first-target")) g.first_target = 1;
         else if (FLAG("--skip-sample-adjustment")) g.skip_sample_adjustment = 1;
+        else if (FLAG("--draft-ahead")) g.draft_ahead = (int)cli_int(a, VALUE, 0, GAMMA_MAX_LIMIT + 1);
         else if (FLAG("--num-beams")) g.num_beams = (int)cli_int(a, VALUE, 1, 64);
         else if (FLAG("--beam-top-k")) g.beam_top_k = (int)cli_int(a, VALUE, 1, 1024);
         else if (FLAG("--length-alpha")) g.length_alpha = (float)cli_float(a, VALUE, -100, 100);

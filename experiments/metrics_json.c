@@ -55,5 +55,9 @@ cJSON *metrics_to_json(const GenResult *r, int gamma) {
     cJSON_AddNumberToObject(m, "drafter_tokens", (double)r->drafter_tokens);
     cJSON_AddItemToObject(m, "cost_ratio", json_number_or_null(c));
     cJSON_AddItemToObject(m, "predicted_speedup", json_number_or_null(gamma > 0 ? predicted_speedup(alpha, gamma, c) : NAN));
+    if (r->ahead_rounds) { /* --draft-ahead: rounds with a continuation, and those whose drafts were kept */
+        cJSON_AddNumberToObject(m, "draft_ahead_rounds", (double)r->ahead_rounds);
+        cJSON_AddNumberToObject(m, "draft_ahead_kept", (double)r->ahead_kept);
+    }
     return m;
 }

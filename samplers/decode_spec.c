@@ -22,6 +22,7 @@ void speculative_generate(Target *t, Drafter *d, const int *prompt, int n_prompt
         return;
     }
 #endif
+    if (g->draft_ahead) fatal("--draft-ahead needs --device cuda: the CPU drafts and verifies one after the other");
     const ModelConfig *c = t->cfg;
     int V = c->vocab_size, budget = new_token_budget(c, n_prompt, g->max_new_tokens);
     int gmax = g->use_egag ? g->gamma_max : g->gamma;

@@ -26,6 +26,9 @@ typedef struct {
     float egag_beta;          /* EMA smoothing of gamma over rounds */
     int first_target;         /* the target makes the first new token before drafting starts */
     int skip_sample_adjustment; /* ablation: resample from p, not max_fn(p - q); not lossless */
+    int draft_ahead;          /* CUDA model drafter, greedy: drafting continues this many steps
+                                 beside each verification, kept when every draft and the bonus
+                                 token matched (0: off); spec_cuda.h */
     /* beam search */
     int num_beams, beam_top_k, min_length;
     float length_alpha;
@@ -56,6 +59,7 @@ typedef struct {
     double prefill_s, decode_s, drafter_s, target_s;
     long drafter_tokens;              /* tokens the drafter proposed (its time is per token) */
     long verify_calls;                /* target forward calls timed in target_s */
+    long ahead_rounds, ahead_kept;    /* draft-ahead: rounds with a continuation, and those kept */
 } GenResult;
 
 void gen_result_free(GenResult *r);

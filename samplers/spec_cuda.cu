@@ -7,6 +7,15 @@
  *          the residual or bonus draw, one CUDA graph per row count
  *   read   one copy of the RoundResult back, the round's only synchronisation
  *
+ * Draft-ahead (GenConfig.draft_ahead = c, greedy model drafter on the device): the verify graph
+ * forks, and beside the target's forward the drafter goes on as if every draft were accepted: it
+ * scores the last draft and takes c steps (ahead[0] guesses the bonus token). Both kernels chains
+ * are latency-bound and share the GPU well. When every draft was accepted and the bonus token is
+ * ahead[0], the next round starts with ahead[1 .. c - 1] as its first drafts and drafts only the
+ * rest (a resume graph); otherwise the continuation is dropped and the drafter's cache is cut back
+ * as usual. The drafts are the ones sequential drafting would make, so the text and every
+ * acceptance count are those of plain speculative decoding at the same gamma: only time changes.
+ *
  * Host drafters (n-gram, lookup, or a model drafter on the CPU) propose on the host; their drafts
  * go to the device with the round's inputs and the verify graph does the rest. The autoregressive
  * loop is the verify graph with no drafts.
@@ -45,20 +54,34 @@ typedef struct {
     Candidates *h_cand;        /* (GAMMA_MAX_LIMIT + 1) */
     cudaGraphExec_t verify[GAMMA_MAX_LIMIT + 2]; /* by row count */
     cudaGraphExec_t tail[GAMMA_MAX_LIMIT + 1][3]; /* by gamma and head rows (0: no head) */
-    unsigned long tail_drafter;  /* the id of the drafter the tail graphs were captured with */
-    cudaEvent_t ev_start, ev_mid, ev_end;
+    cudaGraphExec_t verify_ahead[GAMMA_MAX_LIMIT + 2]; /* by row count: verify beside the continuation */
+    cudaGraphExec_t resume[GAMMA_MAX_LIMIT + 1];       /* by gamma: drafting after a kept continuation */
+    unsigned long tail_drafter;  /* the id of the drafter the drafter graphs were captured with */
+    int ahead;                   /* the continuation length verify_ahead and resume were captured with */
+    cudaStream_t side;           /* the continuation's branch while a verify_ahead graph is captured */
+    cudaEvent_t ev_start, ev_mid, ev_end, ev_fork, ev_join;
 } CudaLoop;
+
+static void destroy_graphs(cudaGraphExec_t *g, int n) {
+    for (int i = 0; i < n; i++)
+        if (g[i]) {
+            cudaCheck(cudaGraphExecDestroy(g[i]));
+            g[i] = NULL;
+        }
+}
 
 static void loop_free(void *p) {
     CudaLoop *lp = (CudaLoop *)p;
-    for (int i = 0; i <= GAMMA_MAX_LIMIT + 1; i++)
-        if (lp->verify[i]) cudaCheck(cudaGraphExecDestroy(lp->verify[i]));
-    for (int i = 0; i <= GAMMA_MAX_LIMIT; i++)
-        for (int h = 0; h < 3; h++)
-            if (lp->tail[i][h]) cudaCheck(cudaGraphExecDestroy(lp->tail[i][h]));
+    destroy_graphs(lp->verify, GAMMA_MAX_LIMIT + 2);
+    destroy_graphs(&lp->tail[0][0], (GAMMA_MAX_LIMIT + 1) * 3);
+    destroy_graphs(lp->verify_ahead, GAMMA_MAX_LIMIT + 2);
+    destroy_graphs(lp->resume, GAMMA_MAX_LIMIT + 1);
+    cudaCheck(cudaStreamDestroy(lp->side));
     cudaCheck(cudaEventDestroy(lp->ev_start));
     cudaCheck(cudaEventDestroy(lp->ev_mid));
     cudaCheck(cudaEventDestroy(lp->ev_end));
+    cudaCheck(cudaEventDestroy(lp->ev_fork));
+    cudaCheck(cudaEventDestroy(lp->ev_join));
     cudaCheck(cudaFree(lp->mem));
     cudaCheck(cudaFreeHost(lp->h_st));
     cudaCheck(cudaFreeHost(lp->h_res));
@@ -96,6 +119,9 @@ static CudaLoop *loop_of(CudaTarget *ct) {
     cudaCheck(cudaEventCreate(&lp->ev_start));
     cudaCheck(cudaEventCreate(&lp->ev_mid));
     cudaCheck(cudaEventCreate(&lp->ev_end));
+    cudaCheck(cudaEventCreateWithFlags(&lp->ev_fork, cudaEventDisableTiming));
+    cudaCheck(cudaEventCreateWithFlags(&lp->ev_join, cudaEventDisableTiming));
+    cudaCheck(cudaStreamCreateWithFlags(&lp->side, cudaStreamNonBlocking));
     ct->loop = lp;
     ct->loop_free = loop_free;
     return lp;
@@ -152,16 +178,22 @@ static void run_verify(CudaLoop *lp, CudaTarget *ct, int rows) {
 
 /* Replays (capturing on first use) the device drafter dct's head, a forward of the head_rows
  * tokens it has not scored (0: none, EGAG ran it already), then its gamma draft steps. */
-static void run_tail(CudaLoop *lp, CudaTarget *ct, CudaTarget *dct, int gamma, int head_rows) {
+/* Drops the graphs captured with another drafter (or continuation length). */
+static void key_drafter_graphs(CudaLoop *lp, CudaTarget *dct, int ahead) {
     if (lp->tail_drafter != dct->id) { /* an id, not the pointer: a new drafter may reuse the address */
-        for (int i = 0; i <= GAMMA_MAX_LIMIT; i++)
-            for (int h = 0; h < 3; h++)
-                if (lp->tail[i][h]) {
-                    cudaCheck(cudaGraphExecDestroy(lp->tail[i][h]));
-                    lp->tail[i][h] = NULL;
-                }
+        destroy_graphs(&lp->tail[0][0], (GAMMA_MAX_LIMIT + 1) * 3);
+        destroy_graphs(lp->verify_ahead, GAMMA_MAX_LIMIT + 2);
+        destroy_graphs(lp->resume, GAMMA_MAX_LIMIT + 1);
         lp->tail_drafter = dct->id;
     }
+    if (lp->ahead != ahead) {
+        destroy_graphs(lp->verify_ahead, GAMMA_MAX_LIMIT + 2);
+        destroy_graphs(lp->resume, GAMMA_MAX_LIMIT + 1);
+        lp->ahead = ahead;
+    }
+}
+
+static void run_tail(CudaLoop *lp, CudaTarget *ct, CudaTarget *dct, int gamma, int head_rows) {
     cudaGraphExec_t *exec = &lp->tail[gamma][head_rows];
     if (!*exec) {
         VerifyArgs a = verify_args(lp, ct, dct);
@@ -171,6 +203,55 @@ static void run_tail(CudaLoop *lp, CudaTarget *ct, CudaTarget *dct, int gamma, i
         for (int i = 0; i < gamma; i++) {
             launch_draft_step(&a, i, ct->stream);
             if (i + 1 < gamma) cuda_forward_enqueue(dct, 1, 1, 0);
+        }
+        cudaCheck(cudaStreamEndCapture(ct->stream, &g));
+        cudaCheck(cudaGraphInstantiate(exec, g, 0));
+        cudaCheck(cudaGraphDestroy(g));
+    }
+    cudaCheck(cudaGraphLaunch(*exec, ct->stream));
+}
+
+/* Replays (capturing on first use) the target's forward of `rows` rows and the verification, and
+ * beside them, forked on lp->side, the device drafter's continuation: lp->ahead pairs of (forward
+ * of its current input, ahead step). */
+static void run_verify_ahead(CudaLoop *lp, CudaTarget *ct, CudaTarget *dct, int rows) {
+    cudaGraphExec_t *exec = &lp->verify_ahead[rows];
+    if (!*exec) {
+        VerifyArgs a = verify_args(lp, ct, dct);
+        cudaGraph_t g;
+        cudaCheck(cudaStreamBeginCapture(ct->stream, cudaStreamCaptureModeThreadLocal));
+        cudaCheck(cudaEventRecord(lp->ev_fork, ct->stream));
+        cudaCheck(cudaStreamWaitEvent(lp->side, lp->ev_fork, 0));
+        cuda_target_set_stream(dct, lp->side);
+        for (int k = 0; k < lp->ahead; k++) {
+            cuda_forward_enqueue(dct, 1, 1, 0);
+            launch_ahead_step(&a, k, lp->side);
+        }
+        cuda_target_set_stream(dct, ct->stream);
+        cudaCheck(cudaEventRecord(lp->ev_join, lp->side));
+        cuda_forward_enqueue(ct, rows, rows, 0);
+        launch_verify(&a, rows, ct->stream);
+        cudaCheck(cudaStreamWaitEvent(ct->stream, lp->ev_join, 0));
+        cudaCheck(cudaStreamEndCapture(ct->stream, &g));
+        cudaCheck(cudaGraphInstantiate(exec, g, 0));
+        cudaCheck(cudaGraphDestroy(g));
+    }
+    cudaCheck(cudaGraphLaunch(*exec, ct->stream));
+}
+
+/* Replays (capturing on first use) the drafting of a round that starts from a kept continuation:
+ * its drafts 1 .. ahead - 1 become this round's first drafts, and the drafter, whose input is the
+ * continuation's last draft, drafts the rest up to gamma. */
+static void run_resume(CudaLoop *lp, CudaTarget *ct, CudaTarget *dct, int gamma) {
+    cudaGraphExec_t *exec = &lp->resume[gamma];
+    if (!*exec) {
+        VerifyArgs a = verify_args(lp, ct, dct);
+        cudaGraph_t g;
+        cudaCheck(cudaStreamBeginCapture(ct->stream, cudaStreamCaptureModeThreadLocal));
+        launch_ahead_resume(&a, lp->ahead - 1, ct->stream);
+        for (int k = lp->ahead - 1; k < gamma; k++) {
+            cuda_forward_enqueue(dct, 1, 1, 0);
+            launch_draft_step(&a, k, ct->stream);
         }
         cudaCheck(cudaStreamEndCapture(ct->stream, &g));
         cudaCheck(cudaGraphInstantiate(exec, g, 0));
@@ -208,7 +289,7 @@ static void loop_begin(CudaLoop *lp, CudaTarget *ct, const GenConfig *g, const D
         s->n_drafter_eos = dcfg->n_eos;
         memcpy(s->drafter_eos, dcfg->eos_ids, sizeof(int) * (size_t)dcfg->n_eos);
     }
-    s->drafter_io = dct ? dct->pos : NULL;
+    s->drafter_io = dct && !g->draft_ahead ? dct->pos : NULL; /* draft-ahead: the host or the continuation sets it */
     cudaCheck(cudaMemcpyAsync(lp->st, s, sizeof *s, cudaMemcpyHostToDevice, ct->stream));
     cudaCheck(cudaMemcpyAsync(lp->hist, prompt, sizeof(int) * (size_t)n_prompt, cudaMemcpyHostToDevice, ct->stream));
     cudaCheck(cudaStreamSynchronize(ct->stream)); /* prompt is pageable memory the caller owns */
@@ -296,8 +377,17 @@ void speculative_generate_cuda(Target *t, Drafter *d, const int *prompt, int n_p
     /* host drafters: their q rows (a model drafter on the CPU) and the target rows observe() reads */
     float *q_host = d->is_model && !dct ? (float *)mallocCheck(sizeof(float) * (size_t)gmax * V) : NULL;
     float *p_rows = dct ? NULL : (float *)callocCheck((size_t)(gmax + 1) * V, sizeof(float));
+    const int ahead = g->draft_ahead;
+    if (ahead) {
+        if (!dct) fatal("--draft-ahead needs a model drafter on the CUDA device (model:PATH with --device cuda)");
+        if (!greedy || g->sampler.repetition_penalty != 1.0f)
+            fatal("--draft-ahead needs greedy decoding without a repetition penalty (--temperature 0)");
+        if (g->use_egag) fatal("--draft-ahead needs a fixed gamma, not --egag");
+        if (ahead > g->gamma + 1) fatal("--draft-ahead %d exceeds gamma + 1 = %d", ahead, g->gamma + 1);
+    }
     CudaLoop *lp = loop_of(ct);
     loop_begin(lp, ct, g, d, dt ? dt->cfg : NULL, dct, prompt, n_prompt);
+    if (dct) key_drafter_graphs(lp, dct, ahead);
     EgagState egag;
     egag_init(&egag, g->gamma_min, g->gamma_max, g->egag_beta);
     float last_target_entropy = -1.0f;
@@ -325,12 +415,17 @@ void speculative_generate_cuda(Target *t, Drafter *d, const int *prompt, int n_p
     cudaCheck(cudaStreamSynchronize(ct->stream)); /* the staging buffer is free for the rounds */
 
     int n = n_prompt, generated = 0, device_input = 0; /* device_input: verification set the drafter's input */
+    int kept = 0; /* draft-ahead: the last round's continuation holds this round's first drafts */
     long round = 0;
     while (generated < budget && !r->stopped_at_eos) {
         int remaining = budget - generated;
         float entropy = -1.0f;
-        int head = dct ? n - dlen : 0; /* tokens the device drafter has yet to score */
         double drafter_host = 0.0; /* a host drafter's propose time */
+        int gamma = choose_gamma(r, g, &egag, -1.0f, round, remaining, V);
+        int resume = kept && gamma == g->gamma, with_ahead = ahead && gamma == g->gamma;
+        if (kept && !resume) dlen = n - 1; /* a short last round: drop the continuation, rescore the bonus token */
+        kept = 0;
+        int head = dct && !resume ? n - dlen : 0; /* tokens the device drafter has yet to score */
         cudaCheck(cudaEventRecord(lp->ev_start, ct->stream));
         if (dct && head && !device_input) put_input(dct, dlen, ctx + dlen, head);
         if (g->use_egag) {
@@ -348,12 +443,14 @@ void speculative_generate_cuda(Target *t, Drafter *d, const int *prompt, int n_p
                 r->drafter_s += now_seconds() - te;
             }
             if (entropy < 0) entropy = last_target_entropy;
+            gamma = choose_gamma(r, g, &egag, entropy, round, remaining, V);
         }
-        int gamma = choose_gamma(r, g, &egag, entropy, round, remaining, V);
 
         int rows;
         if (dct) {
-            if (gamma > 0) {
+            if (resume) {
+                run_resume(lp, ct, dct, gamma);
+            } else if (gamma > 0) {
                 if (head > 2) { /* only after rounds without drafts: score the backlog on its own */
                     cuda_forward_enqueue(dct, head, 1, 1);
                     head = 0;
@@ -375,7 +472,14 @@ void speculative_generate_cuda(Target *t, Drafter *d, const int *prompt, int n_p
             rows = k + 1;
         }
         cudaCheck(cudaEventRecord(lp->ev_mid, ct->stream));
-        run_verify(lp, ct, rows);
+        if (with_ahead) {
+            lp->h_st->ahead_base = n + gamma; /* the bonus token's position */
+            cudaCheck(cudaMemcpyAsync(&lp->st->ahead_base, &lp->h_st->ahead_base, sizeof(int), cudaMemcpyHostToDevice,
+                                      ct->stream));
+            run_verify_ahead(lp, ct, dct, rows);
+        } else {
+            run_verify(lp, ct, rows);
+        }
         cudaCheck(cudaEventRecord(lp->ev_end, ct->stream));
         read_result(lp, ct, lp->h_st->want_candidates ? rows : 0);
 
@@ -398,7 +502,13 @@ void speculative_generate_cuda(Target *t, Drafter *d, const int *prompt, int n_p
         generated += emit_tokens(r, c, g, ctx + n, acc + 1);
         /* the tail scored ctx[n - 1] (head) and drafts 1 .. gamma - 1; the accepted ones stay */
         if (dct && gamma > 0) dlen = n + (acc < gamma - 1 ? acc : gamma - 1);
-        device_input = dct && gamma > 0;
+        device_input = dct && gamma > 0 && !ahead; /* draft-ahead: the host sets it, or the continuation did */
+        if (with_ahead && acc == gamma && k == gamma) {
+            dlen = n + gamma; /* the continuation scored the last draft */
+            kept = vr->n_ahead == ahead && !vr->ahead_stopped && vr->ahead[0] == vr->next_token;
+            r->ahead_kept += kept;
+        }
+        r->ahead_rounds += with_ahead;
         n += acc + 1;
         if (!dct) {
             const Candidates *cand = lp->h_st->want_candidates ? lp->h_cand : NULL;

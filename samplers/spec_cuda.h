@@ -48,6 +48,7 @@ typedef struct {
     unsigned long long draws;         /* the model drafter's draws so far */
     int n_drafted;                    /* drafts waiting in the target's tokens[1..] */
     int draft_stopped;                /* the model drafter drafted EOS this round */
+    int ahead_base;                   /* draft-ahead: the position of the continuation's first draft */
 } LoopState;
 
 /* What the host reads back after each round. */
@@ -58,6 +59,10 @@ typedef struct {
     float drafter_entropy;            /* set by launch_drafter_entropy */
     int tokens[GAMMA_MAX_LIMIT + 1];  /* the accepted drafts, then next_token */
     float p_draft[GAMMA_MAX_LIMIT], q_draft[GAMMA_MAX_LIMIT];
+    /* draft-ahead: the drafter's continuation beside the verification, as if every draft were
+     * accepted: ahead[0] its guess of the bonus token, then drafts of the next round */
+    int n_ahead, ahead_stopped;       /* drafts made; one of them was a drafter EOS */
+    int ahead[GAMMA_MAX_LIMIT + 1];
 } RoundResult;
 
 typedef struct {
@@ -89,6 +94,12 @@ typedef struct {
 void launch_verify(const VerifyArgs *a, int rows, cudaStream_t s);
 /* Draft step `step` of a model drafter: process its logits, pick the draft, feed it back. */
 void launch_draft_step(const VerifyArgs *a, int step, cudaStream_t s);
+/* Draft-ahead step k (0-based) of a greedy model drafter, beside the verification: the argmax of
+ * its logits into res->ahead[k], fed back at position st->ahead_base + k. Writes nothing the
+ * verification reads, and reads nothing it writes. */
+void launch_ahead_step(const VerifyArgs *a, int k, cudaStream_t s);
+/* After a kept continuation: its drafts 1 .. n_pre become the target's drafts 1 .. n_pre. */
+void launch_ahead_resume(const VerifyArgs *a, int n_pre, cudaStream_t s);
 /* EGAG: the entropy of the model drafter's next-token logits into res->drafter_entropy. */
 void launch_drafter_entropy(const VerifyArgs *a, cudaStream_t s);
 #endif /* __CUDACC__ */

@@ -501,6 +501,44 @@ void launch_draft_step(const VerifyArgs *a, int step, cudaStream_t s) {
     launch_pdl(draft_step_kernel, dim3(1), dim3(VT), mask_bytes, s, *a, step);
 }
 
+__global__ void __launch_bounds__(VT) ahead_step_kernel(VerifyArgs a, int k) {
+    __shared__ RowShared sh;
+    pdl_trigger();
+    pdl_wait();
+    const LoopState *st = a.st;
+    RoundResult *res = a.res;
+    if (k > 0 && (res->n_ahead != k || res->ahead_stopped)) return; /* uniform: a drafter EOS ended it */
+    DevSampler s = st->drafter; /* greedy without a penalty: the host checks */
+    int x = process_row(a.d_logits, NULL, a.vocab, &s, NULL, &sh);
+    if (threadIdx.x == 0) {
+        int eos = 0;
+        for (int e = 0; e < st->n_drafter_eos; e++) eos |= st->drafter_eos[e] == x;
+        res->ahead[k] = x;
+        res->n_ahead = k + 1;
+        res->ahead_stopped = eos;
+        a.d_tokens[0] = x;
+        *a.d_pos = st->ahead_base + k;
+    }
+}
+
+void launch_ahead_step(const VerifyArgs *a, int k, cudaStream_t s) {
+    launch_pdl(ahead_step_kernel, dim3(1), dim3(VT), 0, s, *a, k);
+}
+
+__global__ void ahead_resume_kernel(VerifyArgs a, int n_pre) {
+    pdl_trigger();
+    pdl_wait();
+    for (int i = threadIdx.x; i < n_pre; i += blockDim.x) a.tokens[1 + i] = a.res->ahead[1 + i];
+    if (threadIdx.x == 0) {
+        a.st->n_drafted = n_pre;
+        a.st->draft_stopped = 0;
+    }
+}
+
+void launch_ahead_resume(const VerifyArgs *a, int n_pre, cudaStream_t s) {
+    launch_pdl(ahead_resume_kernel, dim3(1), dim3(64), 0, s, *a, n_pre);
+}
+
 __global__ void __launch_bounds__(VT) drafter_entropy_kernel(VerifyArgs a) {
     __shared__ RowShared sh;
     float h = row_entropy(a.d_logits, a.vocab, a.st->drafter.temperature, &sh);

@@ -6,7 +6,8 @@
 # tests      test_cuda_logits, test_cuda_greedy, test_cuda_sampling (tests/gpu/*.c) and
 #            compute-sanitizer memcheck on short speculative generations (greedy and sampled,
 #            device drafter and host drafter)
-# bench      specdec bench on pycode-19m (drafters pycode-3m, pycode-3m@bf16, lookup:4, ngram:3;
+# bench      specdec bench on pycode-19m (drafters pycode-3m with and without --draft-ahead 3,
+#            pycode-3m@bf16, lookup:4, ngram:3;
 #            cuBLAS projections for comparison), a per-round trace, and a random-weight Llama-3.2-1B
 #            shape (fused and cuBLAS)
 # big        the Llama-3.1-8B shape (a 16 GB synth)
@@ -93,6 +94,7 @@ if [[ $MODES == *" tests "* ]]; then
     memcheck spec_model_greedy --decoder spec --drafter model:pycode/pycode-3m --gamma 4
     memcheck spec_model_sampled --decoder spec --drafter model:pycode/pycode-3m --gamma 4 --temperature 0.8 \
         --top-k 40 --top-p 0.9 --repetition-penalty 1.2 --egag --gamma-min 1 --gamma-max 6
+    memcheck spec_model_ahead --decoder spec --drafter model:pycode/pycode-3m --gamma 4 --draft-ahead 3
     memcheck spec_ngram_sampled --decoder spec --drafter ngram:3 --gamma 4 --temperature 1 --filler-top-k 2
     memcheck ar_sampled --decoder ar --temperature 1 --top-k 20
 fi
@@ -109,6 +111,8 @@ synth=/tmp/specdec-synth
 mkdir -p "$synth"
 if [[ $MODES == *" bench "* ]]; then
     bench pycode-19m_cuda_pycode-3m --target pycode/pycode-19m --drafter model:pycode/pycode-3m --gammas 1,2,3,4,5,6,8
+    bench pycode-19m_cuda_pycode-3m-ahead3 --target pycode/pycode-19m --drafter model:pycode/pycode-3m --gammas 3,4,5,6,8 \
+        --draft-ahead 3
     bench pycode-19m_cuda_pycode-3m-bf16 --target pycode/pycode-19m --drafter model:pycode/pycode-3m@bf16 --gammas 3,4,5,6
     bench pycode-19m_cuda_lookup-4 --target pycode/pycode-19m --drafter lookup:4 --gammas 2,4,6,8,12,15
     bench pycode-19m_cuda_ngram-3 --target pycode/pycode-19m --drafter ngram:3 --gammas 2,4,6,8

@@ -7,6 +7,8 @@
  *  2. Speculative == autoregressive on the GPU, token for token, for every prompt: the model
  *     drafter on the device (pycode-3m at gamma 1, 4 and 8, and rounded to bf16 at 4), host
  *     drafters (lookup:4, ngram:3), first_target, and EGAG. Greedy speculative decoding is exact;
+ *     with --draft-ahead (the drafter goes on beside each verification) the drafts, and so every
+ *     prompt's drafted and accepted counts, must also be those of the same run without it;
  *     a k-row verification and a 1-row step may round differently in their GEMMs, which could
  *     flip only an exact tie. */
 #include <math.h>
@@ -57,11 +59,15 @@ int main(void) {
 
     struct {
         const char *spec;
-        int gamma, first_target, egag;
+        int gamma, first_target, egag, ahead, same_as; /* same_as: the run without draft-ahead, or -1 */
     } runs[] = {
-        {"model:pycode/pycode-3m", 1, 0, 0}, {"model:pycode/pycode-3m", 4, 0, 0}, {"model:pycode/pycode-3m", 8, 0, 0},
-        {"model:pycode/pycode-3m", 4, 1, 0}, {"model:pycode/pycode-3m", 0, 0, 1}, {"lookup:4", 4, 0, 0},
-        {"ngram:3", 4, 0, 0},                {"ngram:3", 0, 0, 1},  {"model:pycode/pycode-3m@bf16", 4, 0, 0},
+        {"model:pycode/pycode-3m", 1, 0, 0, 0, -1}, {"model:pycode/pycode-3m", 4, 0, 0, 0, -1},
+        {"model:pycode/pycode-3m", 8, 0, 0, 0, -1}, {"model:pycode/pycode-3m", 4, 1, 0, 0, -1},
+        {"model:pycode/pycode-3m", 0, 0, 1, 0, -1}, {"lookup:4", 4, 0, 0, 0, -1},
+        {"ngram:3", 4, 0, 0, 0, -1},                {"ngram:3", 0, 0, 1, 0, -1},
+        {"model:pycode/pycode-3m@bf16", 4, 0, 0, 0, -1},
+        {"model:pycode/pycode-3m", 1, 0, 0, 2, 0},  {"model:pycode/pycode-3m", 4, 0, 0, 3, 1},
+        {"model:pycode/pycode-3m", 8, 0, 0, 2, 2},
     };
 #define N_RUNS (int)(sizeof runs / sizeof runs[0])
     const int n_runs = N_RUNS;
@@ -70,8 +76,9 @@ int main(void) {
         DrafterOptions o = {.filler_top_k = 0, .stop_if_unknown = 0, .device = "cuda", .sampler = g.sampler};
         drafter_from_spec(&drafters[r], runs[r].spec, &m.cfg, &o);
     }
-    long spec_tokens[N_RUNS] = {0}, spec_calls[N_RUNS] = {0};
-    int same = 0, spec_diff[N_RUNS] = {0};
+    long spec_tokens[N_RUNS] = {0}, spec_calls[N_RUNS] = {0}, kept[N_RUNS] = {0}, ahead_rounds[N_RUNS] = {0};
+    long drafted[N_RUNS], accepted[N_RUNS]; /* this prompt's */
+    int same = 0, spec_diff[N_RUNS] = {0}, count_diff[N_RUNS] = {0};
     for (int p = 0; p < N_PROMPTS; p++) {
         int *ids, np = test_humaneval_prompt(p, &ids);
         GenResult rc, rg;
@@ -91,6 +98,7 @@ int main(void) {
             gs.use_egag = runs[r].egag;
             gs.gamma_min = 1;
             gs.gamma_max = 8;
+            gs.draft_ahead = runs[r].ahead;
             GenResult rs;
             speculative_generate(gpu, &drafters[r], ids, np, &gs, &rs);
             int k = first_difference(&rg, &rs);
@@ -100,6 +108,16 @@ int main(void) {
                        runs[r].gamma, runs[r].first_target ? " first_target" : "", runs[r].egag ? " egag" : "", k);
             }
             EXPECT(rs.target_calls == rs.rounds && rs.accepted <= rs.drafted, "%s: inconsistent counts", runs[r].spec);
+            drafted[r] = rs.drafted;
+            accepted[r] = rs.accepted;
+            kept[r] += rs.ahead_kept;
+            ahead_rounds[r] += rs.ahead_rounds;
+            if (runs[r].same_as >= 0 && (drafted[r] != drafted[runs[r].same_as] || accepted[r] != accepted[runs[r].same_as])) {
+                count_diff[r]++;
+                printf("prompt %2d: %s gamma %d draft-ahead %d drafted/accepted %ld/%ld, without it %ld/%ld\n", p,
+                       runs[r].spec, runs[r].gamma, runs[r].ahead, drafted[r], accepted[r], drafted[runs[r].same_as],
+                       accepted[runs[r].same_as]);
+            }
             spec_tokens[r] += rs.n_tokens;
             spec_calls[r] += rs.target_calls;
             gen_result_free(&rs);
@@ -111,10 +129,16 @@ int main(void) {
     printf("greedy CUDA == CPU on %d of %d prompts (%d new tokens each)\n", same, N_PROMPTS, NEW_TOKENS);
     EXPECT(same * 100 >= 95 * N_PROMPTS, "only %d of %d prompts match the CPU", same, N_PROMPTS);
     for (int r = 0; r < n_runs; r++) {
-        printf("speculative %-24s gamma %d%s%s: %d of %d prompts differ from autoregressive; tau %.2f\n", runs[r].spec,
-               runs[r].gamma, runs[r].first_target ? " first_target" : "", runs[r].egag ? " egag" : "", spec_diff[r],
+        char ahead[96] = "";
+        if (runs[r].ahead)
+            snprintf(ahead, sizeof ahead, " draft-ahead %d (kept in %ld of %ld rounds; counts differ on %d prompts)",
+                     runs[r].ahead, kept[r], ahead_rounds[r], count_diff[r]);
+        printf("speculative %-24s gamma %d%s%s%s: %d of %d prompts differ from autoregressive; tau %.2f\n", runs[r].spec,
+               runs[r].gamma, runs[r].first_target ? " first_target" : "", runs[r].egag ? " egag" : "", ahead, spec_diff[r],
                N_PROMPTS, (double)spec_tokens[r] / (double)spec_calls[r]);
         EXPECT(spec_diff[r] == 0, "%s: greedy speculative text differs from autoregressive", runs[r].spec);
+        EXPECT(count_diff[r] == 0, "%s draft-ahead %d: drafts differ from drafting without it", runs[r].spec, runs[r].ahead);
+        EXPECT(!runs[r].ahead || kept[r] > 0, "%s draft-ahead %d: no continuation was ever kept", runs[r].spec, runs[r].ahead);
         drafter_free(&drafters[r]);
     }
     target_free(cpu);
