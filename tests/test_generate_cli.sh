@@ -39,5 +39,7 @@ expect_error "unknown option" "${base[@]}" --gama 3
 expect_error "missing model" generate --target "$tmp/nothing-here" --prompt-ids 1
 expect_error "id outside vocabulary" generate --target "$stories" --prompt-ids 1,99999
 expect_error "unknown decoder" "${base[@]}" --decoder fast
+expect_error "draft-ahead on the CPU" "${base[@]}" --decoder spec --drafter "model:$stories" --draft-ahead 2 --device cpu
+expect_error "negative draft-ahead" "${base[@]}" --decoder spec --drafter "model:$stories" --draft-ahead -1
 [ $fail = 0 ] && echo "test_generate_cli: ok" || echo "test_generate_cli: FAILED"
 exit $fail

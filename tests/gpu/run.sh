@@ -6,7 +6,7 @@
 # tests      test_cuda_logits, test_cuda_greedy, test_cuda_sampling (tests/gpu/*.c) and
 #            compute-sanitizer memcheck on short speculative generations (greedy and sampled,
 #            device drafter and host drafter)
-# bench      specdec bench on pycode-19m (drafters pycode-3m with and without --draft-ahead 3,
+# bench      specdec bench on pycode-19m (drafters pycode-3m with and without --draft-ahead 2 and 3,
 #            pycode-3m@bf16, lookup:4, ngram:3;
 #            cuBLAS projections for comparison), a per-round trace, and a random-weight Llama-3.2-1B
 #            shape (fused and cuBLAS)
@@ -111,7 +111,9 @@ synth=/tmp/specdec-synth
 mkdir -p "$synth"
 if [[ $MODES == *" bench "* ]]; then
     bench pycode-19m_cuda_pycode-3m --target pycode/pycode-19m --drafter model:pycode/pycode-3m --gammas 1,2,3,4,5,6,8
-    bench pycode-19m_cuda_pycode-3m-ahead3 --target pycode/pycode-19m --drafter model:pycode/pycode-3m --gammas 3,4,5,6,8 \
+    bench pycode-19m_cuda_pycode-3m-ahead2 --target pycode/pycode-19m --drafter model:pycode/pycode-3m --gammas 1,2,3,4,6 \
+        --draft-ahead 2
+    bench pycode-19m_cuda_pycode-3m-ahead3 --target pycode/pycode-19m --drafter model:pycode/pycode-3m --gammas 2,3,4 \
         --draft-ahead 3
     bench pycode-19m_cuda_pycode-3m-bf16 --target pycode/pycode-19m --drafter model:pycode/pycode-3m@bf16 --gammas 3,4,5,6
     bench pycode-19m_cuda_lookup-4 --target pycode/pycode-19m --drafter lookup:4 --gammas 2,4,6,8,12,15
