@@ -9,8 +9,8 @@
  *
  * Draft-ahead (GenConfig.draft_ahead = c, greedy model drafter on the device): the verify graph
  * forks, and beside the target's forward the drafter goes on as if every draft were accepted: it
- * scores the last draft and takes c steps (ahead[0] guesses the bonus token). Both kernels chains
- * are latency-bound and share the GPU well. When every draft was accepted and the bonus token is
+ * scores the last draft and takes c steps (ahead[0] guesses the bonus token). Both kernel chains
+ * are latency-bound, so they share the GPU with little loss. When every draft was accepted and the bonus token is
  * ahead[0], the next round starts with ahead[1 .. c - 1] as its first drafts and drafts only the
  * rest (a resume graph); otherwise the continuation is dropped and the drafter's cache is cut back
  * as usual. The drafts are the ones sequential drafting would make, so the text and every
@@ -176,8 +176,6 @@ static void run_verify(CudaLoop *lp, CudaTarget *ct, int rows) {
     cudaCheck(cudaGraphLaunch(lp->verify[rows], ct->stream));
 }
 
-/* Replays (capturing on first use) the device drafter dct's head, a forward of the head_rows
- * tokens it has not scored (0: none, EGAG ran it already), then its gamma draft steps. */
 /* Drops the graphs captured with another drafter (or continuation length). */
 static void key_drafter_graphs(CudaLoop *lp, CudaTarget *dct, int ahead) {
     if (lp->tail_drafter != dct->id) { /* an id, not the pointer: a new drafter may reuse the address */
@@ -193,6 +191,8 @@ static void key_drafter_graphs(CudaLoop *lp, CudaTarget *dct, int ahead) {
     }
 }
 
+/* Replays (capturing on first use) the device drafter dct's head, a forward of the head_rows
+ * tokens it has not scored (0: none, EGAG ran it already), then its gamma draft steps. */
 static void run_tail(CudaLoop *lp, CudaTarget *ct, CudaTarget *dct, int gamma, int head_rows) {
     cudaGraphExec_t *exec = &lp->tail[gamma][head_rows];
     if (!*exec) {
