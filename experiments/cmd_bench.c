@@ -311,6 +311,7 @@ static void parse_args(BenchArgs *a, int argc, char **argv, const char **tokeniz
 #undef VALUE
     }
     if (a->drafter && !a->prompts) a->prompts = "humaneval.jsonl";
+    if (a->draft_ahead && !a->drafter) fatal("--draft-ahead needs --drafter model:PATH");
     for (int k = 0; k < a->n_gammas && a->draft_ahead; k++)
         if (a->draft_ahead > a->gammas[k] + 1)
             fatal("--draft-ahead %d exceeds gamma + 1 for gamma %d (in --gammas)", a->draft_ahead, a->gammas[k]);
