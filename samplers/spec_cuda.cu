@@ -161,17 +161,22 @@ static DevSampler dev_sampler(const SamplerConfig *c) {
     return s;
 }
 
+/* Ends the capture begun on ct->stream into an executable graph. */
+static void end_capture(CudaTarget *ct, cudaGraphExec_t *exec) {
+    cudaGraph_t g;
+    cudaCheck(cudaStreamEndCapture(ct->stream, &g));
+    cudaCheck(cudaGraphInstantiate(exec, g, 0));
+    cudaCheck(cudaGraphDestroy(g));
+}
+
 /* Replays (capturing on first use) the target forward of `rows` rows plus the verification. */
 static void run_verify(CudaLoop *lp, CudaTarget *ct, int rows) {
     if (!lp->verify[rows]) {
         VerifyArgs a = verify_args(lp, ct, NULL);
-        cudaGraph_t g;
         cudaCheck(cudaStreamBeginCapture(ct->stream, cudaStreamCaptureModeThreadLocal));
         cuda_forward_enqueue(ct, rows, rows, 0);
         launch_verify(&a, rows, ct->stream);
-        cudaCheck(cudaStreamEndCapture(ct->stream, &g));
-        cudaCheck(cudaGraphInstantiate(&lp->verify[rows], g, 0));
-        cudaCheck(cudaGraphDestroy(g));
+        end_capture(ct, &lp->verify[rows]);
     }
     cudaCheck(cudaGraphLaunch(lp->verify[rows], ct->stream));
 }
@@ -180,9 +185,8 @@ static void run_verify(CudaLoop *lp, CudaTarget *ct, int rows) {
 static void key_drafter_graphs(CudaLoop *lp, CudaTarget *dct, int ahead) {
     if (lp->tail_drafter != dct->id) { /* an id, not the pointer: a new drafter may reuse the address */
         destroy_graphs(&lp->tail[0][0], (GAMMA_MAX_LIMIT + 1) * 3);
-        destroy_graphs(lp->verify_ahead, GAMMA_MAX_LIMIT + 2);
-        destroy_graphs(lp->resume, GAMMA_MAX_LIMIT + 1);
         lp->tail_drafter = dct->id;
+        lp->ahead = -1; /* and the draft-ahead graphs below */
     }
     if (lp->ahead != ahead) {
         destroy_graphs(lp->verify_ahead, GAMMA_MAX_LIMIT + 2);
@@ -197,16 +201,13 @@ static void run_tail(CudaLoop *lp, CudaTarget *ct, CudaTarget *dct, int gamma, i
     cudaGraphExec_t *exec = &lp->tail[gamma][head_rows];
     if (!*exec) {
         VerifyArgs a = verify_args(lp, ct, dct);
-        cudaGraph_t g;
         cudaCheck(cudaStreamBeginCapture(ct->stream, cudaStreamCaptureModeThreadLocal));
         if (head_rows) cuda_forward_enqueue(dct, head_rows, 1, 0);
         for (int i = 0; i < gamma; i++) {
             launch_draft_step(&a, i, ct->stream);
             if (i + 1 < gamma) cuda_forward_enqueue(dct, 1, 1, 0);
         }
-        cudaCheck(cudaStreamEndCapture(ct->stream, &g));
-        cudaCheck(cudaGraphInstantiate(exec, g, 0));
-        cudaCheck(cudaGraphDestroy(g));
+        end_capture(ct, exec);
     }
     cudaCheck(cudaGraphLaunch(*exec, ct->stream));
 }
@@ -218,7 +219,6 @@ static void run_verify_ahead(CudaLoop *lp, CudaTarget *ct, CudaTarget *dct, int 
     cudaGraphExec_t *exec = &lp->verify_ahead[rows];
     if (!*exec) {
         VerifyArgs a = verify_args(lp, ct, dct);
-        cudaGraph_t g;
         cudaCheck(cudaStreamBeginCapture(ct->stream, cudaStreamCaptureModeThreadLocal));
         cudaCheck(cudaEventRecord(lp->ev_fork, ct->stream));
         cudaCheck(cudaStreamWaitEvent(lp->side, lp->ev_fork, 0));
@@ -232,9 +232,7 @@ static void run_verify_ahead(CudaLoop *lp, CudaTarget *ct, CudaTarget *dct, int 
         cuda_forward_enqueue(ct, rows, rows, 0);
         launch_verify(&a, rows, ct->stream);
         cudaCheck(cudaStreamWaitEvent(ct->stream, lp->ev_join, 0));
-        cudaCheck(cudaStreamEndCapture(ct->stream, &g));
-        cudaCheck(cudaGraphInstantiate(exec, g, 0));
-        cudaCheck(cudaGraphDestroy(g));
+        end_capture(ct, exec);
     }
     cudaCheck(cudaGraphLaunch(*exec, ct->stream));
 }
@@ -246,16 +244,13 @@ static void run_resume(CudaLoop *lp, CudaTarget *ct, CudaTarget *dct, int gamma)
     cudaGraphExec_t *exec = &lp->resume[gamma];
     if (!*exec) {
         VerifyArgs a = verify_args(lp, ct, dct);
-        cudaGraph_t g;
         cudaCheck(cudaStreamBeginCapture(ct->stream, cudaStreamCaptureModeThreadLocal));
         launch_ahead_resume(&a, lp->ahead - 1, ct->stream);
         for (int k = lp->ahead - 1; k < gamma; k++) {
             cuda_forward_enqueue(dct, 1, 1, 0);
             launch_draft_step(&a, k, ct->stream);
         }
-        cudaCheck(cudaStreamEndCapture(ct->stream, &g));
-        cudaCheck(cudaGraphInstantiate(exec, g, 0));
-        cudaCheck(cudaGraphDestroy(g));
+        end_capture(ct, exec);
     }
     cudaCheck(cudaGraphLaunch(*exec, ct->stream));
 }
