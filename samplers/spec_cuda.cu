@@ -416,6 +416,7 @@ void speculative_generate_cuda(Target *t, Drafter *d, const int *prompt, int n_p
         int remaining = budget - generated;
         float entropy = -1.0f;
         double drafter_host = 0.0; /* a host drafter's propose time */
+        /* EGAG chooses again below, once it has the entropy; without one this call changes nothing */
         int gamma = choose_gamma(r, g, &egag, -1.0f, round, remaining, V);
         int resume = kept && gamma == g->gamma, with_ahead = ahead && gamma == g->gamma;
         if (kept && !resume) dlen = n - 1; /* a short last round: drop the continuation, rescore the bonus token */
