@@ -468,14 +468,10 @@ void speculative_generate_cuda(Target *t, Drafter *d, const int *prompt, int n_p
             rows = k + 1;
         }
         cudaCheck(cudaEventRecord(lp->ev_mid, ct->stream));
-        if (with_ahead) {
-            lp->h_st->ahead_base = n + gamma; /* the bonus token's position */
-            cudaCheck(cudaMemcpyAsync(&lp->st->ahead_base, &lp->h_st->ahead_base, sizeof(int), cudaMemcpyHostToDevice,
-                                      ct->stream));
+        if (with_ahead)
             run_verify_ahead(lp, ct, dct, rows);
-        } else {
+        else
             run_verify(lp, ct, rows);
-        }
         cudaCheck(cudaEventRecord(lp->ev_end, ct->stream));
         read_result(lp, ct, lp->h_st->want_candidates ? rows : 0);
 

@@ -48,7 +48,6 @@ typedef struct {
     unsigned long long draws;         /* the model drafter's draws so far */
     int n_drafted;                    /* drafts waiting in the target's tokens[1..] */
     int draft_stopped;                /* the model drafter drafted EOS this round */
-    int ahead_base;                   /* draft-ahead: the position of the continuation's first draft */
 } LoopState;
 
 /* What the host reads back after each round. */
@@ -95,7 +94,7 @@ void launch_verify(const VerifyArgs *a, int rows, cudaStream_t s);
 /* Draft step `step` of a model drafter: process its logits, pick the draft, feed it back. */
 void launch_draft_step(const VerifyArgs *a, int step, cudaStream_t s);
 /* Draft-ahead step k (0-based) of a greedy model drafter, beside the verification: the argmax of
- * its logits into res->ahead[k], fed back at position st->ahead_base + k. Writes nothing the
+ * its logits into res->ahead[k], fed back one position past the drafter's last input. Writes nothing the
  * verification reads, and reads nothing it writes. */
 void launch_ahead_step(const VerifyArgs *a, int k, cudaStream_t s);
 /* After a kept continuation: its drafts 1 .. n_pre become the target's drafts 1 .. n_pre. */

@@ -517,7 +517,8 @@ __global__ void __launch_bounds__(VT) ahead_step_kernel(VerifyArgs a, int k) {
         res->n_ahead = k + 1;
         res->ahead_stopped = eos;
         a.d_tokens[0] = x;
-        *a.d_pos = st->ahead_base + k;
+        /* The drafter's input was the last draft (k = 0) or ahead[k - 1]: the next position. */
+        *a.d_pos += 1;
     }
 }
 

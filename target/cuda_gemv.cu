@@ -259,6 +259,13 @@ void gemv_init(void) {
     const char *kind = getenv("SPECDEC_CUDA_GEMV");
     if (kind && strcmp(kind, "mma") && strcmp(kind, "simt")) fatal("SPECDEC_CUDA_GEMV is '%s': expected mma or simt", kind);
     gemv_use_mma = !kind || !strcmp(kind, "mma");
+    const char *mb = getenv("SPECDEC_CUDA_L2_PREFETCH_MB");
+    if (mb) {
+        char *end;
+        long v = strtol(mb, &end, 10);
+        if (!*mb || *end || v < 0 || v > 1024) fatal("SPECDEC_CUDA_L2_PREFETCH_MB is '%s': expected 0 to 1024", mb);
+        gemv_set_l2_prefetch((size_t)v << 20);
+    }
     int dev, sms;
     cudaCheck(cudaGetDevice(&dev));
     cudaCheck(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, dev));

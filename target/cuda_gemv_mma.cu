@@ -76,6 +76,20 @@ __device__ __forceinline__ void split_inputs(const float4 *x, const float *norm,
     }
 }
 
+/* This block's share of [p, p + bytes) (16-byte aligned, a multiple of 16 bytes) into L2: one bulk
+ * prefetch per lane of the calling warp, fire and forget. A hint only: it changes no result. */
+__device__ __forceinline__ void prefetch_l2_share(const void *p, size_t bytes, int lane) {
+#if __CUDA_ARCH__ >= 900
+    const size_t units = bytes / 16, per_block = (units + gridDim.x - 1) / gridDim.x, per_lane = (per_block + 31) / 32;
+    const size_t u0 = blockIdx.x * per_block + lane * per_lane;
+    const size_t u1 = min(units, min((blockIdx.x + 1) * per_block, u0 + per_lane));
+    if (u0 < u1)
+        asm volatile("cp.async.bulk.prefetch.L2.global [%0], %1;" ::"l"(__cvta_generic_to_global(p) + 16 * u0),
+                     "r"((unsigned)(16 * (u1 - u0)))
+                     : "memory");
+#endif
+}
+
 /* One chunk's weights for this lane: rows r0 and r1, elements [k, k + 16). */
 __device__ __forceinline__ void load_chunk(const __nv_bfloat16 *r0, const __nv_bfloat16 *r1, int k, uint4 *w) {
     w[0] = __ldg((const uint4 *)(r0 + k));
@@ -165,6 +179,10 @@ __global__ void __launch_bounds__(MMA_WARPS_MAX * 32) gemv_mma_kernel(GemvArgs g
         }
     }
 
+    /* This block's loads are done: while the last blocks drain, and through the launches and the
+     * attention that follow, the memory system fetches the next weights instead of idling. */
+    if (g.next_bytes && warp == 0) prefetch_l2_share(g.next, g.next_bytes, lane);
+
 #pragma unroll
     for (int t = 0; t < TPW; t++)
 #pragma unroll
@@ -217,6 +235,11 @@ __global__ void __launch_bounds__(MMA_WARPS_MAX * 32) gemv_mma_kernel(GemvArgs g
  * the block's reduction outweighs the loads) while every block still fits in one wave; where no
  * count fits (the classifier), 8. kernel_bench compares this choice with fixed counts. */
 static int mma_fixed_warps = 0, mma_min_chunks = MMA_MIN_CHUNKS;
+/* Measured (H100 and H200, Llama-3.2-1B shape): see launch_gemv_mma(). */
+static size_t l2_prefetch_cap = (size_t)16 << 20;
+
+void gemv_set_l2_prefetch(size_t bytes) { l2_prefetch_cap = bytes; }
+size_t gemv_l2_prefetch_bytes(void) { return l2_prefetch_cap; }
 
 void gemv_mma_tune(int warps, int min_chunks) {
     CHECK(warps >= 0 && warps <= MMA_WARPS_MAX && min_chunks >= 1, "mma gemv tuning %d warps, %d chunks", warps, min_chunks);
@@ -231,7 +254,7 @@ int gemv_mma_supported(const GemvArgs *g) {
 /* One choice for every kernel, from the occupancy of the n > 8 ones (128 registers, the most): a
  * row's sum order follows the warp count, and must not change with n; and a count that fits one
  * wave for the n <= 8 kernel but not for them made Llama-8B's T(9)/T(1) 1.96 against 1.49. */
-static int choose_warps(int chunks, int tiles) {
+static int choose_warps(int chunks, int tiles, int *one_wave) {
     static int sms, fits[MMA_WARPS_MAX + 1]; /* blocks of w warps resident per multiprocessor */
     if (!sms) {
         int dev;
@@ -242,22 +265,35 @@ static int choose_warps(int chunks, int tiles) {
     }
     int most = chunks / mma_min_chunks;
     most = most < 1 ? 1 : most > MMA_WARPS_MAX ? MMA_WARPS_MAX : most;
-    if (mma_fixed_warps) return mma_fixed_warps < most ? mma_fixed_warps : most;
-    for (int w = most; w >= 1; w--)
-        if (tiles <= fits[w] * sms) return w;
-    return most < 8 ? most : 8;
+    int w = most < 8 ? most : 8;
+    if (mma_fixed_warps) w = mma_fixed_warps < most ? mma_fixed_warps : most;
+    else
+        for (int c = most; c >= 1; c--)
+            if (tiles <= fits[c] * sms) {
+                w = c;
+                break;
+            }
+    *one_wave = tiles <= fits[w] * sms;
+    return w;
 }
 
 void launch_gemv_mma(const GemvArgs *g, cudaStream_t s) {
     CHECK(g->n >= 1 && g->n <= GEMV_ROWS_MAX && gemv_mma_supported(g), "mma gemv of %d rows, in %d", g->n, g->in);
     const int chunks = g->in / MMA_CHUNK;
     const int tiles = g->epilogue == GEMV_SWIGLU ? (g->out / 2 + 7) / 8 : (g->out + 15) / 16;
-    const int w = choose_warps(chunks, tiles);
+    int one_wave;
+    const int w = choose_warps(chunks, tiles, &one_wave);
+    /* The L2 prefetch of the next weights, where every block is resident at once: the blocks of a
+     * longer launch finish a wave early and their prefetch would be evicted by the waves after. */
+    GemvArgs a = *g;
+    int shared_inputs = g->n > 8 && tiles >= MMA_SHARED_INPUT_TILES;
+    if (!a.next || !one_wave || shared_inputs) a.next_bytes = 0;
+    a.next_bytes = (a.next_bytes < l2_prefetch_cap ? a.next_bytes : l2_prefetch_cap) & ~(size_t)15;
     /* n > 8 on many tiles (the classifiers): two tiles per block share the inputs. Measured on the
      * H200 with 9 rows: Llama-1B's classifier 191 us against 302; but its qkv, gate/up and down
      * projections lose (11.8, 38.6, 19.4 us against 10.2, 35.3, 15.5) with half the blocks and half
      * the prefetch. */
-    if (g->n <= 8) launch_pdl(gemv_mma_kernel<1, 1, MMA_PREFETCH>, dim3(tiles), dim3(w * 32), 0, s, *g);
-    else if (tiles < MMA_SHARED_INPUT_TILES) launch_pdl(gemv_mma_kernel<2, 1, MMA_PREFETCH>, dim3(tiles), dim3(w * 32), 0, s, *g);
-    else launch_pdl(gemv_mma_kernel<2, 2, MMA_PREFETCH / 2>, dim3((tiles + 1) / 2), dim3(w * 32), 0, s, *g);
+    if (g->n <= 8) launch_pdl(gemv_mma_kernel<1, 1, MMA_PREFETCH>, dim3(tiles), dim3(w * 32), 0, s, a);
+    else if (!shared_inputs) launch_pdl(gemv_mma_kernel<2, 1, MMA_PREFETCH>, dim3(tiles), dim3(w * 32), 0, s, a);
+    else launch_pdl(gemv_mma_kernel<2, 2, MMA_PREFETCH / 2>, dim3((tiles + 1) / 2), dim3(w * 32), 0, s, a);
 }

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The CUDA backend on the device machine, in one call: build, tests, memcheck, benchmarks.
 #
-#   bash tests/gpu/run.sh [kernels] [tests] [bench] [big] [profile]      (default: tests bench)
+#   bash tests/gpu/run.sh [kernels] [tests] [bench] [prefetch] [big] [profile]      (default: tests bench)
 #
 # tests      test_cuda_logits, test_cuda_greedy, test_cuda_sampling (tests/gpu/*.c) and
 #            compute-sanitizer memcheck on short speculative generations (greedy and sampled,
@@ -10,6 +10,7 @@
 #            pycode-3m@bf16, lookup:4, ngram:3;
 #            cuBLAS projections for comparison), a per-round trace, and a random-weight Llama-3.2-1B
 #            shape (fused and cuBLAS)
+# prefetch   the Llama-3.2-1B shape and pycode-19m at several SPECDEC_CUDA_L2_PREFETCH_MB settings
 # big        the Llama-3.1-8B shape (a 16 GB synth)
 # kernels    tools/kernel_bench: the tensor-core projection kernel checked against the CUDA-core one,
 #            and per-kernel timings in graphs (projections of pycode-19m and Llama-1B shapes, attention
@@ -133,6 +134,17 @@ if [[ $MODES == *" bench "* ]]; then
     SPECDEC_CUDA_GEMV=simt SPECDEC_CUDA_FUSED_ROWS=16 bench llama-1b_cuda_simt --target "$synth/llama-1b" --name llama-1b \
         --context 128
     bench llama-1b_cuda_ctx1024 --target "$synth/llama-1b" --name llama-1b --context 1024
+fi
+if [[ $MODES == *" prefetch "* ]]; then
+    # the L2 prefetch of the next weights (cuda_gemv_mma.cu), swept: 0 turns it off
+    [ -d "$synth/llama-1b" ] || run_logged synth_llama-1b "$SPECDEC" synth --shape llama-1b --dtype bf16 --out "$synth/llama-1b"
+    for mb in 0 4 8 16 24 32 48; do
+        SPECDEC_CUDA_L2_PREFETCH_MB=$mb bench llama-1b_cuda_l2pf$mb --target "$synth/llama-1b" --name llama-1b --context 128
+    done
+    for mb in 0 16; do
+        SPECDEC_CUDA_L2_PREFETCH_MB=$mb bench pycode-19m_cuda_pycode-3m_l2pf$mb --target pycode/pycode-19m \
+            --drafter model:pycode/pycode-3m --gammas 3,4
+    done
 fi
 if [[ $MODES == *" big "* ]]; then
     run_logged synth_llama-8b "$SPECDEC" synth --shape llama-8b --dtype bf16 --out "$synth/llama-8b"
