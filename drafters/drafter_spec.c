@@ -12,8 +12,10 @@ static int parse_positive(const char *s, const char *spec, const char *what) {
     return (int)v;
 }
 
+int drafter_spec_is_model(const char *spec) { return !strncmp(spec, "model:", 6) && spec[6]; }
+
 int drafter_model_spec(const char *spec, char *path, size_t path_size, int *bf16) {
-    if (strncmp(spec, "model:", 6) || !spec[6]) return 0;
+    if (!drafter_spec_is_model(spec)) return 0;
     char name[4096];
     snprintf(name, sizeof name, "%s", spec + 6);
     size_t len = strlen(name);

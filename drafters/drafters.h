@@ -21,6 +21,8 @@ typedef struct {
  * a vocabulary that differs from the target's. */
 int drafter_from_spec(Drafter *d, const char *spec, const ModelConfig *target_cfg, const DrafterOptions *o);
 void drafter_free(Drafter *d);
+/* Whether spec names a model drafter (model:PATH[@bf16]), without resolving the path. */
+int drafter_spec_is_model(const char *spec);
 /* 1 when spec is model:PATH[@bf16]: the resolved path (fatal when missing) and, unless bf16 is
  * NULL, whether @bf16 asks for rounded weights; else 0. */
 int drafter_model_spec(const char *spec, char *path, size_t path_size, int *bf16);

@@ -436,7 +436,7 @@ int cmd_bench(int argc, char **argv) {
 
     char out[4200], stem[256], dstem[256] = "";
     path_stem(a.name ? a.name : a.target, stem, sizeof stem);
-    if (a.drafter && !a.name) path_stem(!strncmp(a.drafter, "model:", 6) ? a.drafter + 6 : a.drafter, dstem, sizeof dstem);
+    if (a.drafter && !a.name) path_stem(drafter_spec_is_model(a.drafter) ? a.drafter + 6 : a.drafter, dstem, sizeof dstem);
     snprintf(out, sizeof out, "results/bench/%s_%s%s%s.json", stem, t->backend, dstem[0] ? "_" : "", dstem);
     const char *out_path = a.out ? a.out : out;
     char *text = cJSON_Print(j);

@@ -163,6 +163,7 @@ static cJSON *run_one(const ExpConfig *c, const PromptSet *ps, TargetSlot *ts, D
     g.seed = r->seed;
     g.first_target = c->first_target;
     g.skip_sample_adjustment = c->skip_sample_adjustment;
+    g.draft_ahead = exp_run_draft_ahead(c, r);
     if (gs && gs->is_egag) {
         g.use_egag = 1;
         g.gamma_min = gs->gamma_min;
@@ -255,6 +256,7 @@ int cmd_run(int argc, char **argv) {
     const char *device = device_arg ? device_arg : c.device[0] ? c.device : default_device();
     if (strcmp(device, "cpu") != 0 && strcmp(device, "cuda") != 0)
         fatal("--device must be cpu or cuda, got '%s'", device);
+    if (c.draft_ahead && strcmp(device, "cuda") != 0) fatal("%s: \"draft_ahead\" needs the cuda device, not %s", config_path, device);
 
     char where[4200];
     snprintf(where, sizeof where, "%s: dataset", config_path);

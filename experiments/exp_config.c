@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "check.h"
+#include "drafters.h"
 #include "generate.h"
 #include "sha256.h"
 
@@ -308,11 +309,30 @@ static void parse_dataset(ExpConfig *c, const cJSON *root, cJSON *canon, const c
     cJSON_AddNumberToObject(o, "prefix_words", ds->prefix_words);
 }
 
+/* draft_ahead: refused where some run it would apply to could not use it, rather than dropped. */
+static void parse_draft_ahead(ExpConfig *c, const cJSON *root, cJSON *canon, const char *where) {
+    c->draft_ahead = get_int(root, "draft_ahead", 0, 0, GAMMA_MAX_LIMIT + 1, where);
+    if (!c->draft_ahead) return; /* absent from the canonical text, so older configs keep their hash */
+    int models = 0;
+    for (int i = 0; i < c->n_drafters; i++) models += drafter_spec_is_model(c->drafters[i]);
+    if (!models) fatal("%s: \"draft_ahead\" needs a model drafter in \"drafters\"", where);
+    for (int i = 0; i < c->n_gammas; i++) {
+        const GammaSetting *g = &c->gammas[i];
+        if (g->is_egag) fatal("%s: \"draft_ahead\" needs fixed gammas, but \"egag\" is set", where);
+        if (c->draft_ahead > g->gamma + 1)
+            fatal("%s: \"draft_ahead\" %d exceeds gamma + 1 for gamma %d", where, c->draft_ahead, g->gamma);
+    }
+    for (int i = 0; i < c->n_samplers; i++)
+        if (!sampler_is_greedy(&c->samplers[i]) || c->samplers[i].repetition_penalty != 1.0f)
+            fatal("%s: \"draft_ahead\" needs greedy samplers without a repetition penalty; \"samplers\"[%d] is not", where, i);
+    cJSON_AddNumberToObject(canon, "draft_ahead", c->draft_ahead);
+}
+
 void exp_config_parse(ExpConfig *c, const char *json_text, const char *where) {
     static const char *const keys[] = {
         "name", "description", "target", "drafters", "gammas", "egag", "samplers", "dataset",
         "n_prompts", "max_new_tokens", "seeds", "repeats", "filler_top_k", "stop_if_unknown",
-        "first_target", "skip_sample_adjustment", "device", NULL};
+        "first_target", "skip_sample_adjustment", "device", "draft_ahead", NULL};
     memset(c, 0, sizeof *c);
     cJSON *root = cJSON_Parse(json_text);
     if (!root) {
@@ -383,6 +403,7 @@ void exp_config_parse(ExpConfig *c, const char *json_text, const char *where) {
     if (device[0] && strcmp(device, "cpu") != 0 && strcmp(device, "cuda") != 0)
         fatal("%s: \"device\" must be \"cpu\" or \"cuda\", got \"%s\"", where, device);
     snprintf(c->device, sizeof c->device, "%s", device);
+    parse_draft_ahead(c, root, canon, where);
 
     cJSON_AddNumberToObject(canon, "n_prompts", c->n_prompts);
     cJSON_AddNumberToObject(canon, "max_new_tokens", c->max_new_tokens);
@@ -431,6 +452,10 @@ void exp_config_free(ExpConfig *c) {
 
 /* ---- the grid ---- */
 
+int exp_run_draft_ahead(const ExpConfig *c, const RunSpec *r) {
+    return r->drafter >= 0 && drafter_spec_is_model(c->drafters[r->drafter]) ? c->draft_ahead : 0;
+}
+
 cJSON *run_settings_json(const ExpConfig *c, const PromptSet *ps, const RunSpec *r) {
     cJSON *s = cJSON_CreateObject();
     cJSON_AddStringToObject(s, "target", c->targets[r->target]);
@@ -461,6 +486,7 @@ cJSON *run_settings_json(const ExpConfig *c, const PromptSet *ps, const RunSpec 
     cJSON_AddBoolToObject(s, "stop_if_unknown", c->stop_if_unknown);
     cJSON_AddBoolToObject(s, "first_target", c->first_target);
     cJSON_AddBoolToObject(s, "skip_sample_adjustment", c->skip_sample_adjustment);
+    if (exp_run_draft_ahead(c, r)) cJSON_AddNumberToObject(s, "draft_ahead", c->draft_ahead); /* ids of others unchanged */
     json_sort_keys(s);
     return s;
 }

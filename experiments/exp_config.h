@@ -18,6 +18,9 @@
  *   filler_top_k, stop_if_unknown   ngram drafters (defaults 0, false)
  *   first_target, skip_sample_adjustment   speculative loop switches (defaults false)
  *   device           "cpu" or "cuda"; --device overrides it
+ *   draft_ahead      C > 0: model drafters continue C greedy steps beside each verification
+ *                    (--draft-ahead; needs cuda, greedy samplers without a repetition penalty and
+ *                    fixed gammas >= C - 1, no egag); n-gram drafters run without it. Default 0
  * Unknown keys and wrong types are fatal(), naming the key and what is allowed.
  *
  * The grid: targets x samplers x prompts x seeds x repeats form the groups; each group holds one
@@ -59,6 +62,7 @@ typedef struct {
     int repeats;
     int filler_top_k, stop_if_unknown, first_target, skip_sample_adjustment;
     char device[16];            /* "" when the config names none */
+    int draft_ahead;            /* continuation length for model drafters; 0: off */
     cJSON *canonical;           /* every setting with defaults filled in, keys sorted */
     char hash[65];              /* sha256 of canonical, printed unformatted */
 } ExpConfig;
@@ -93,6 +97,9 @@ typedef struct {
 /* The whole grid in run order: within each group the baseline comes first. *n_runs may be 0 only
  * when some list is empty, which exp_config_parse() already refuses. */
 RunSpec *exp_grid_expand(const ExpConfig *c, const PromptSet *ps, int *n_runs, int *n_groups);
+
+/* The continuation length run r's model drafter drafts ahead with (0: none). */
+int exp_run_draft_ahead(const ExpConfig *c, const RunSpec *r);
 
 /* The expanded settings of one run, as stored in its results line (and hashed into its id). */
 cJSON *run_settings_json(const ExpConfig *c, const PromptSet *ps, const RunSpec *r);

@@ -120,6 +120,52 @@ int main(void) {
     free(runs2);
     exp_config_free(&c);
 
+    /* draft_ahead: 0 is the default and leaves the hash alone; C > 0 marks (and re-ids) only the
+     * model drafter's runs */
+    char *ahead0 = edit("\"repeats\": 2", "\"repeats\": 2, \"draft_ahead\": 0");
+    exp_config_parse(&c, BASE, "base.json");
+    exp_config_parse(&c2, ahead0, "ahead0.json");
+    EXPECT(c2.draft_ahead == 0 && !strcmp(c2.hash, c.hash), "draft_ahead 0 changed the hash");
+    exp_config_free(&c);
+    exp_config_free(&c2);
+    free(ahead0);
+    static const char *MODEL =
+        "{\"name\": \"m\", \"target\": \"pycode/pycode-19m\", \"drafters\": [\"model:pycode/pycode-3m\", \"lookup:3\"],"
+        " \"gammas\": [2, 4], \"dataset\": {\"path\": \"humaneval.jsonl\", \"format\": \"humaneval\"}%s}";
+    char plain_text[1024], ahead_text[1024];
+    snprintf(plain_text, sizeof plain_text, MODEL, "");
+    snprintf(ahead_text, sizeof ahead_text, MODEL, ", \"draft_ahead\": 2");
+    ExpConfig plain, ahead;
+    exp_config_parse(&plain, plain_text, "plain.json");
+    exp_config_parse(&ahead, ahead_text, "ahead.json");
+    EXPECT(ahead.draft_ahead == 2 && strcmp(plain.hash, ahead.hash) != 0, "draft_ahead 2: %d, hash kept", ahead.draft_ahead);
+    int np, na, gp, ga;
+    RunSpec *rp = exp_grid_expand(&plain, &ps, &np, &gp), *ra = exp_grid_expand(&ahead, &ps, &na, &ga);
+    EXPECT(np == na && np == 3 * 5, "grids of %d and %d runs, want 15", np, na);
+    for (int i = 0; i < np && i < na; i++) {
+        int model = ra[i].drafter == 0;
+        EXPECT(exp_run_draft_ahead(&ahead, &ra[i]) == (model ? 2 : 0) && exp_run_draft_ahead(&plain, &rp[i]) == 0,
+               "run %d: draft-ahead length", i);
+        EXPECT(!strcmp(rp[i].id, ra[i].id) == !model, "run %d (drafter %d): id %s vs %s", i, ra[i].drafter, rp[i].id, ra[i].id);
+        cJSON *st = run_settings_json(&ahead, &ps, &ra[i]);
+        EXPECT((cJSON_GetObjectItemCaseSensitive(st, "draft_ahead") != NULL) == model, "run %d settings", i);
+        cJSON_Delete(st);
+    }
+    free(rp);
+    free(ra);
+    exp_config_free(&plain);
+    exp_config_free(&ahead);
+    refused_edit("\"repeats\": 2", "\"repeats\": 2, \"draft_ahead\": 2", "\"draft_ahead\" needs a model drafter", NULL);
+    refused_edit("\"repeats\": 2", "\"repeats\": 2, \"draft_ahead\": -1", "\"draft_ahead\" must be", NULL);
+    snprintf(ahead_text, sizeof ahead_text, MODEL, ", \"draft_ahead\": 4");
+    expect_refused(ahead_text, "\"draft_ahead\" 4 exceeds gamma + 1 for gamma 2", NULL);
+    snprintf(ahead_text, sizeof ahead_text, MODEL, ", \"draft_ahead\": 2, \"egag\": [{\"gamma_min\": 1}]");
+    expect_refused(ahead_text, "needs fixed gammas", NULL);
+    snprintf(ahead_text, sizeof ahead_text, MODEL, ", \"draft_ahead\": 2, \"samplers\": [{}, {\"temperature\": 0.8}]");
+    expect_refused(ahead_text, "needs greedy samplers without a repetition penalty; \"samplers\"[1]", NULL);
+    snprintf(ahead_text, sizeof ahead_text, MODEL, ", \"draft_ahead\": 2, \"samplers\": [{\"repetition_penalty\": 1.2}]");
+    expect_refused(ahead_text, "\"samplers\"[0] is not", NULL);
+
     /* bad configs */
     expect_refused("{\"target\": ", "not valid JSON", NULL);
     expect_refused("[1]", "must be a JSON object", NULL);

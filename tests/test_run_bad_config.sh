@@ -46,6 +46,8 @@ check "unknown drafter spec" '["lookup:3"]' '["lookahead:3"]' "unknown drafter s
 check "drafter vocabulary mismatch" '["lookup:3"]' '["lookup:3", "model:pycode/pycode-1m"]' 'vocabulary size 8192 differs'
 check "missing target model" 'tinystories_260k/checkpoint_legacy.bin' 'tinystories_260k/missing.bin' 'missing.bin'
 check "bad device" '"device": "cpu"' '"device": "tpu"' '"device" must be "cpu" or "cuda"'
+check "draft-ahead on the CPU" '["lookup:3"]' '["model:tinystories-llama2c/tinystories_260k/checkpoint_legacy.bin"], "draft_ahead": 2' '"draft_ahead" needs the cuda device, not cpu'
+check "draft-ahead without a model drafter" '"gammas": [2],' '"gammas": [2], "draft_ahead": 2,' '"draft_ahead" needs a model drafter'
 check "not JSON" '"n_prompts": 2,' '"n_prompts": 2' 'not valid JSON'
 
 printf '%s' "$good" >"$tmp/good.json"
