@@ -266,6 +266,10 @@ void gemv_init(void) {
         if (!*mb || *end || v < 0 || v > 1024) fatal("SPECDEC_CUDA_L2_PREFETCH_MB is '%s': expected 0 to 1024", mb);
         gemv_set_l2_prefetch((size_t)v << 20);
     }
+    const char *persistent = getenv("SPECDEC_CUDA_GEMV_PERSISTENT");
+    if (persistent && strcmp(persistent, "0") && strcmp(persistent, "1"))
+        fatal("SPECDEC_CUDA_GEMV_PERSISTENT is '%s': expected 0 or 1", persistent);
+    gemv_mma_tune(0, 1, !persistent || !strcmp(persistent, "1"));
     int dev, sms;
     cudaCheck(cudaGetDevice(&dev));
     cudaCheck(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, dev));

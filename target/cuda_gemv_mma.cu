@@ -90,6 +90,11 @@ __device__ __forceinline__ void prefetch_l2_share(const void *p, size_t bytes, i
 #endif
 }
 
+/* Tiles of 16 output rows (for SwiGLU, of 8 gate rows and their 8 up rows). */
+__host__ __device__ __forceinline__ int mma_tiles(const GemvArgs *g) {
+    return g->epilogue == GEMV_SWIGLU ? (g->out / 2 + 7) / 8 : (g->out + 15) / 16;
+}
+
 /* One chunk's weights for this lane: rows r0 and r1, elements [k, k + 16). */
 __device__ __forceinline__ void load_chunk(const __nv_bfloat16 *r0, const __nv_bfloat16 *r1, int k, uint4 *w) {
     w[0] = __ldg((const uint4 *)(r0 + k));
@@ -113,7 +118,7 @@ __device__ __forceinline__ void load_inputs(float4 (*x)[4], const GemvArgs &g, i
  * warp multiplying every tile by the same input fragments (for n > 8 the inputs are as many bytes
  * as the weights, so sharing them across two tiles halves that traffic); PF chunks of weights in
  * flight per tile. grid: one block per TPW tiles. */
-template <int NT, int TPW, int PF>
+template <int NT, int TPW, int PF, bool LOOP>
 __global__ void __launch_bounds__(MMA_WARPS_MAX * 32) gemv_mma_kernel(GemvArgs g) {
     __shared__ float part[MMA_WARPS_MAX][TPW * NT * 4][32]; /* each warp's accumulators, by lane */
     __shared__ float ss_part[MMA_WARPS_MAX][16];
@@ -123,128 +128,141 @@ __global__ void __launch_bounds__(MMA_WARPS_MAX * 32) gemv_mma_kernel(GemvArgs g
     const int chunks = in / MMA_CHUNK, per_warp = (chunks + warps - 1) / warps;
     const int c0 = warp * per_warp, c1 = min(chunks, c0 + per_warp);
     /* tile t's rows: (t * 16 + gi, t * 16 + gi + 8), or gate row t * 8 + gi and its up row */
-    const int half = g.out / 2;
+    const int half = g.out / 2, groups = (mma_tiles(&g) + TPW - 1) / TPW;
     const __nv_bfloat16 *W = (const __nv_bfloat16 *)g.W, *w0[TPW], *w1[TPW];
+    uint4 wb[PF][TPW][4];
+    /* points w0, w1 at group grp's rows and requests their first PF chunks */
+    auto start_group = [&](int grp) {
 #pragma unroll
-    for (int t = 0; t < TPW; t++) {
-        const int tile = blockIdx.x * TPW + t;
-        const int row0 = swiglu ? tile * 8 + gi : tile * 16 + gi, row1 = swiglu ? row0 + half : row0 + 8;
-        w0[t] = W + (size_t)(row0 < g.out ? row0 : 0) * in + 16 * ti;
-        w1[t] = W + (size_t)(row1 < g.out ? row1 : 0) * in + 16 * ti;
-    }
+        for (int t = 0; t < TPW; t++) {
+            const int tile = grp * TPW + t;
+            const int row0 = swiglu ? tile * 8 + gi : tile * 16 + gi, row1 = swiglu ? row0 + half : row0 + 8;
+            w0[t] = W + (size_t)(row0 < g.out ? row0 : 0) * in + 16 * ti;
+            w1[t] = W + (size_t)(row1 < g.out ? row1 : 0) * in + 16 * ti;
+        }
+#pragma unroll
+        for (int u = 0; u < PF; u++)
+#pragma unroll
+            for (int t = 0; t < TPW; t++)
+                if (c0 + u < c1) load_chunk(w0[t], w1[t], (c0 + u) * MMA_CHUNK, wb[u][t]);
+    };
 
     pdl_trigger();
-    uint4 wb[PF][TPW][4];
-#pragma unroll
-    for (int u = 0; u < PF; u++)
-#pragma unroll
-        for (int t = 0; t < TPW; t++)
-            if (c0 + u < c1) load_chunk(w0[t], w1[t], (c0 + u) * MMA_CHUNK, wb[u][t]);
+    start_group(blockIdx.x);
     pdl_wait(); /* the weights are on their way; the inputs come from the previous kernel */
 
-    float acc[TPW][NT][4], ss[NT];
-#pragma unroll
-    for (int j = 0; j < NT; j++) {
-        ss[j] = 0.0f;
-#pragma unroll
-        for (int t = 0; t < TPW; t++) acc[t][j][0] = acc[t][j][1] = acc[t][j][2] = acc[t][j][3] = 0.0f;
-    }
-    const float *norm = g.norm ? g.norm + 16 * ti : NULL;
-    for (int c = c0; c < c1; c += PF) {
-        float4 x[PF][NT][4]; /* the group's inputs, all requested before the first is used */
-#pragma unroll
-        for (int u = 0; u < PF; u++) load_inputs<NT>(x[u], g, gi, ti, c + u, c1);
-#pragma unroll
-        for (int u = 0; u < PF; u++) {
-            const int cc = c + u;
-            if (cc >= c1) break;
-            unsigned hi[NT][8], lo[NT][8];
-#pragma unroll
-            for (int j = 0; j < NT; j++) split_inputs(x[u][j], norm ? norm + cc * MMA_CHUNK : NULL, hi[j], lo[j], ss[j]);
-#pragma unroll
-            for (int t = 0; t < TPW; t++) {
-                const unsigned *w = (const unsigned *)wb[u][t]; /* [0..7]: row0 pairs 0-7, [8..15]: row1 */
-#pragma unroll
-                for (int s = 0; s < 4; s++) {
-                    const unsigned af[4] = {w[2 * s], w[8 + 2 * s], w[2 * s + 1], w[8 + 2 * s + 1]};
-#pragma unroll
-                    for (int j = 0; j < NT; j++) {
-                        mma_bf16(acc[t][j], af, hi[j][2 * s], hi[j][2 * s + 1]);
-                        mma_bf16(acc[t][j], af, lo[j][2 * s], lo[j][2 * s + 1]);
-                    }
-                }
-                /* the slot is free: the chunk PF ahead goes into it */
-                if (cc + PF < c1) load_chunk(w0[t], w1[t], (cc + PF) * MMA_CHUNK, wb[u][t]);
-            }
-        }
-    }
-
-    /* This block's loads are done: while the last blocks drain, and through the launches and the
-     * attention that follow, the memory system fetches the next weights instead of idling. */
-    if (g.next_bytes && warp == 0) prefetch_l2_share(g.next, g.next_bytes, lane);
-
-#pragma unroll
-    for (int t = 0; t < TPW; t++)
-#pragma unroll
-        for (int j = 0; j < NT; j++)
-#pragma unroll
-            for (int i = 0; i < 4; i++) part[warp][(t * NT + j) * 4 + i][lane] = acc[t][j][i];
-    if (g.norm) {
+    /* A launch of fewer blocks than groups (the classifiers) keeps its blocks: each takes groups
+     * blockIdx.x, + gridDim.x, ..., and requests the next group's weights before reducing this one,
+     * so its loads never pause for a block's reduction, exit and relaunch. */
+    for (int grp = blockIdx.x; grp < groups; grp += gridDim.x) {
+        float acc[TPW][NT][4], ss[NT];
 #pragma unroll
         for (int j = 0; j < NT; j++) {
-            float s = ss[j];
-            s += __shfl_xor_sync(0xffffffffu, s, 1);
-            s += __shfl_xor_sync(0xffffffffu, s, 2);
-            if (ti == 0) ss_part[warp][8 * j + gi] = s;
+            ss[j] = 0.0f;
+#pragma unroll
+            for (int t = 0; t < TPW; t++) acc[t][j][0] = acc[t][j][1] = acc[t][j][2] = acc[t][j][3] = 0.0f;
         }
-    }
-    __syncthreads();
-    if (g.norm && threadIdx.x < 8 * NT) {
-        float s = 0.0f;
-        for (int w = 0; w < warps; w++) s += ss_part[w][threadIdx.x];
-        inv_rms[threadIdx.x] = 1.0f / sqrtf(s / (float)in + g.eps);
-    }
-    if (g.norm) __syncthreads();
+        const float *norm = g.norm ? g.norm + 16 * ti : NULL;
+        for (int c = c0; c < c1; c += PF) {
+            float4 x[PF][NT][4]; /* the group's inputs, all requested before the first is used */
+#pragma unroll
+            for (int u = 0; u < PF; u++) load_inputs<NT>(x[u], g, gi, ti, c + u, c1);
+#pragma unroll
+            for (int u = 0; u < PF; u++) {
+                const int cc = c + u;
+                if (cc >= c1) break;
+                unsigned hi[NT][8], lo[NT][8];
+#pragma unroll
+                for (int j = 0; j < NT; j++) split_inputs(x[u][j], norm ? norm + cc * MMA_CHUNK : NULL, hi[j], lo[j], ss[j]);
+#pragma unroll
+                for (int t = 0; t < TPW; t++) {
+                    const unsigned *w = (const unsigned *)wb[u][t]; /* [0..7]: row0 pairs 0-7, [8..15]: row1 */
+#pragma unroll
+                    for (int s = 0; s < 4; s++) {
+                        const unsigned af[4] = {w[2 * s], w[8 + 2 * s], w[2 * s + 1], w[8 + 2 * s + 1]};
+#pragma unroll
+                        for (int j = 0; j < NT; j++) {
+                            mma_bf16(acc[t][j], af, hi[j][2 * s], hi[j][2 * s + 1]);
+                            mma_bf16(acc[t][j], af, lo[j][2 * s], lo[j][2 * s + 1]);
+                        }
+                    }
+                    /* the slot is free: the chunk PF ahead goes into it */
+                    if (cc + PF < c1) load_chunk(w0[t], w1[t], (cc + PF) * MMA_CHUNK, wb[u][t]);
+                }
+            }
+        }
 
-    /* slot (t, j, i, l): accumulator i of lane l for weight tile t and n-tile j: weight row gi (+8
-     * for i >= 2) of lane l, input row 8j + 2 (l % 4) + i % 2 */
-    for (int slot = threadIdx.x; slot < TPW * NT * 4 * 32; slot += blockDim.x) {
-        const int tj = slot / 128, t = tj / NT, j = tj % NT, i = (slot / 32) % 4, l = slot % 32;
-        const int r = 8 * j + 2 * (l & 3) + (i & 1), tile = blockIdx.x * TPW + t;
-        if (r >= n || (swiglu && i >= 2)) continue;
-        const float scale = g.norm ? inv_rms[r] : 1.0f;
-        float v = 0.0f;
-        for (int w = 0; w < warps; w++) v += part[w][tj * 4 + i][l];
-        v *= scale;
-        if (swiglu) {
-            float up = 0.0f;
-            for (int w = 0; w < warps; w++) up += part[w][tj * 4 + i + 2][l];
-            up *= scale;
-            const int o = tile * 8 + (l >> 2);
-            if (o < half) g.y[(size_t)r * half + o] = v / (1.0f + expf(-v)) * up;
-            continue;
+        if (LOOP && grp + (int)gridDim.x < groups) start_group(grp + gridDim.x);
+        /* The block's last loads are done: while the last blocks drain, and through the launches
+         * and the attention that follow, the memory system fetches the next weights, not idling. */
+        else if (g.next_bytes && warp == 0) prefetch_l2_share(g.next, g.next_bytes, lane);
+
+#pragma unroll
+        for (int t = 0; t < TPW; t++)
+#pragma unroll
+            for (int j = 0; j < NT; j++)
+#pragma unroll
+                for (int i = 0; i < 4; i++) part[warp][(t * NT + j) * 4 + i][lane] = acc[t][j][i];
+        if (g.norm) {
+#pragma unroll
+            for (int j = 0; j < NT; j++) {
+                float s = ss[j];
+                s += __shfl_xor_sync(0xffffffffu, s, 1);
+                s += __shfl_xor_sync(0xffffffffu, s, 2);
+                if (ti == 0) ss_part[warp][8 * j + gi] = s;
+            }
         }
-        const int o = tile * 16 + (l >> 2) + (i >= 2 ? 8 : 0);
-        if (o >= g.out) continue;
-        if (g.epilogue == GEMV_RESIDUAL) g.y[(size_t)r * g.out + o] += v;
-        else g.y[(size_t)r * g.out + o] = v;
+        __syncthreads();
+        if (g.norm && threadIdx.x < 8 * NT) {
+            float s = 0.0f;
+            for (int w = 0; w < warps; w++) s += ss_part[w][threadIdx.x];
+            inv_rms[threadIdx.x] = 1.0f / sqrtf(s / (float)in + g.eps);
+        }
+        if (g.norm) __syncthreads();
+
+        /* slot (t, j, i, l): accumulator i of lane l for weight tile t and n-tile j: weight row gi
+         * (+8 for i >= 2) of lane l, input row 8j + 2 (l % 4) + i % 2 */
+        for (int slot = threadIdx.x; slot < TPW * NT * 4 * 32; slot += blockDim.x) {
+            const int tj = slot / 128, t = tj / NT, j = tj % NT, i = (slot / 32) % 4, l = slot % 32;
+            const int r = 8 * j + 2 * (l & 3) + (i & 1), tile = grp * TPW + t;
+            if (r >= n || (swiglu && i >= 2)) continue;
+            const float scale = g.norm ? inv_rms[r] : 1.0f;
+            float v = 0.0f;
+            for (int w = 0; w < warps; w++) v += part[w][tj * 4 + i][l];
+            v *= scale;
+            if (swiglu) {
+                float up = 0.0f;
+                for (int w = 0; w < warps; w++) up += part[w][tj * 4 + i + 2][l];
+                up *= scale;
+                const int o = tile * 8 + (l >> 2);
+                if (o < half) g.y[(size_t)r * half + o] = v / (1.0f + expf(-v)) * up;
+                continue;
+            }
+            const int o = tile * 16 + (l >> 2) + (i >= 2 ? 8 : 0);
+            if (o >= g.out) continue;
+            if (g.epilogue == GEMV_RESIDUAL) g.y[(size_t)r * g.out + o] += v;
+            else g.y[(size_t)r * g.out + o] = v;
+        }
+        if (!LOOP) break; /* one group per block: the compiler need keep nothing for a next one */
+        __syncthreads();  /* part and inv_rms are rewritten for the next group */
     }
 }
 
 /* Warps per block: as many as the tile's chunks allow (at least MMA_MIN_CHUNKS each: fewer, and
  * the block's reduction outweighs the loads) while every block still fits in one wave; where no
  * count fits (the classifier), 8. kernel_bench compares this choice with fixed counts. */
-static int mma_fixed_warps = 0, mma_min_chunks = MMA_MIN_CHUNKS;
+static int mma_fixed_warps = 0, mma_min_chunks = MMA_MIN_CHUNKS, mma_persistent = 1;
 /* Measured (H100 and H200, Llama-3.2-1B shape): see launch_gemv_mma(). */
 static size_t l2_prefetch_cap = (size_t)16 << 20;
 
 void gemv_set_l2_prefetch(size_t bytes) { l2_prefetch_cap = bytes; }
 size_t gemv_l2_prefetch_bytes(void) { return l2_prefetch_cap; }
 
-void gemv_mma_tune(int warps, int min_chunks) {
+void gemv_mma_tune(int warps, int min_chunks, int persistent) {
     CHECK(warps >= 0 && warps <= MMA_WARPS_MAX && min_chunks >= 1, "mma gemv tuning %d warps, %d chunks", warps, min_chunks);
     mma_fixed_warps = warps;
     mma_min_chunks = min_chunks;
+    mma_persistent = persistent;
 }
 
 int gemv_mma_supported(const GemvArgs *g) {
@@ -253,15 +271,16 @@ int gemv_mma_supported(const GemvArgs *g) {
 
 /* One choice for every kernel, from the occupancy of the n > 8 ones (128 registers, the most): a
  * row's sum order follows the warp count, and must not change with n; and a count that fits one
- * wave for the n <= 8 kernel but not for them made Llama-8B's T(9)/T(1) 1.96 against 1.49. */
-static int choose_warps(int chunks, int tiles, int *one_wave) {
+ * wave for the n <= 8 kernel but not for them made Llama-8B's T(9)/T(1) 1.96 against 1.49.
+ * *resident: how many blocks of that many warps the device holds at once. */
+static int choose_warps(int chunks, int tiles, int *resident) {
     static int sms, fits[MMA_WARPS_MAX + 1]; /* blocks of w warps resident per multiprocessor */
     if (!sms) {
         int dev;
         cudaCheck(cudaGetDevice(&dev));
         cudaCheck(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, dev));
         for (int w = 1; w <= MMA_WARPS_MAX; w++)
-            cudaCheck(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&fits[w], gemv_mma_kernel<2, 1, MMA_PREFETCH>, w * 32, 0));
+            cudaCheck(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&fits[w], gemv_mma_kernel<2, 1, MMA_PREFETCH, false>, w * 32, 0));
     }
     int most = chunks / mma_min_chunks;
     most = most < 1 ? 1 : most > MMA_WARPS_MAX ? MMA_WARPS_MAX : most;
@@ -273,27 +292,34 @@ static int choose_warps(int chunks, int tiles, int *one_wave) {
                 w = c;
                 break;
             }
-    *one_wave = tiles <= fits[w] * sms;
+    *resident = fits[w] * sms;
     return w;
 }
 
 void launch_gemv_mma(const GemvArgs *g, cudaStream_t s) {
     CHECK(g->n >= 1 && g->n <= GEMV_ROWS_MAX && gemv_mma_supported(g), "mma gemv of %d rows, in %d", g->n, g->in);
-    const int chunks = g->in / MMA_CHUNK;
-    const int tiles = g->epilogue == GEMV_SWIGLU ? (g->out / 2 + 7) / 8 : (g->out + 15) / 16;
-    int one_wave;
-    const int w = choose_warps(chunks, tiles, &one_wave);
-    /* The L2 prefetch of the next weights, where every block is resident at once: the blocks of a
-     * longer launch finish a wave early and their prefetch would be evicted by the waves after. */
-    GemvArgs a = *g;
-    int shared_inputs = g->n > 8 && tiles >= MMA_SHARED_INPUT_TILES;
-    if (!a.next || !one_wave || shared_inputs) a.next_bytes = 0;
-    a.next_bytes = (a.next_bytes < l2_prefetch_cap ? a.next_bytes : l2_prefetch_cap) & ~(size_t)15;
+    const int chunks = g->in / MMA_CHUNK, tiles = mma_tiles(g);
+    int resident;
+    const int w = choose_warps(chunks, tiles, &resident);
     /* n > 8 on many tiles (the classifiers): two tiles per block share the inputs. Measured on the
      * H200 with 9 rows: Llama-1B's classifier 191 us against 302; but its qkv, gate/up and down
      * projections lose (11.8, 38.6, 19.4 us against 10.2, 35.3, 15.5) with half the blocks and half
      * the prefetch. */
-    if (g->n <= 8) launch_pdl(gemv_mma_kernel<1, 1, MMA_PREFETCH>, dim3(tiles), dim3(w * 32), 0, s, a);
-    else if (!shared_inputs) launch_pdl(gemv_mma_kernel<2, 1, MMA_PREFETCH>, dim3(tiles), dim3(w * 32), 0, s, a);
-    else launch_pdl(gemv_mma_kernel<2, 2, MMA_PREFETCH / 2>, dim3((tiles + 1) / 2), dim3(w * 32), 0, s, a);
+    const int shared_inputs = g->n > 8 && tiles >= MMA_SHARED_INPUT_TILES, groups = shared_inputs ? (tiles + 1) / 2 : tiles;
+    const int blocks = mma_persistent && groups > resident ? resident : groups;
+    /* The L2 prefetch of the next weights, where every block is resident at once: without that,
+     * blocks of an early wave would prefetch, and the waves after them evict it. */
+    GemvArgs a = *g;
+    if (!a.next || blocks > resident) a.next_bytes = 0;
+    a.next_bytes = (a.next_bytes < l2_prefetch_cap ? a.next_bytes : l2_prefetch_cap) & ~(size_t)15;
+    const dim3 grid(blocks), block(w * 32);
+    if (blocks < groups) { /* each block loops over groups */
+        if (g->n <= 8) launch_pdl(gemv_mma_kernel<1, 1, MMA_PREFETCH, true>, grid, block, 0, s, a);
+        else if (!shared_inputs) launch_pdl(gemv_mma_kernel<2, 1, MMA_PREFETCH, true>, grid, block, 0, s, a);
+        else launch_pdl(gemv_mma_kernel<2, 2, MMA_PREFETCH / 2, true>, grid, block, 0, s, a);
+    } else {
+        if (g->n <= 8) launch_pdl(gemv_mma_kernel<1, 1, MMA_PREFETCH, false>, grid, block, 0, s, a);
+        else if (!shared_inputs) launch_pdl(gemv_mma_kernel<2, 1, MMA_PREFETCH, false>, grid, block, 0, s, a);
+        else launch_pdl(gemv_mma_kernel<2, 2, MMA_PREFETCH / 2, false>, grid, block, 0, s, a);
+    }
 }

@@ -196,12 +196,13 @@ static void time_gemv(const char *model, const Shape *shapes, int n_shapes, int 
         cudaCheck(cudaMemset(y, 0, (size_t)GEMV_ROWS_MAX * sh->out * sizeof(float)));
         printf("%-10s %-8s in %5d out %6d %s:", model, sh->name, sh->in, sh->out, cold ? "cold" : "hot ");
         /* the CUDA-core kernel; the tensor-core one as chosen by occupancy (at least 1 or 2 chunks
-         * per warp), and with at most 4, 8, 16 warps */
-        const char *names[6] = {"simt", "mma", "mma mc2", "mma w4", "mma w8", "mma w16"};
-        const int warps[6] = {0, 0, 0, 4, 8, 16}, min_chunks[6] = {1, 1, 2, 1, 1, 1};
-        for (int v = 0; v < 6; v++) {
-            printf("\n    %-9s", names[v]);
-            gemv_mma_tune(warps[v], min_chunks[v]);
+         * per warp), with one block per tile where the tiles outnumber the resident blocks, and
+         * with at most 4, 8, 16 warps */
+        const char *names[7] = {"simt", "mma", "mma mc2", "mma 1/tile", "mma w4", "mma w8", "mma w16"};
+        const int warps[7] = {0, 0, 0, 0, 4, 8, 16}, min_chunks[7] = {1, 1, 2, 1, 1, 1, 1};
+        for (int v = 0; v < 7; v++) {
+            printf("\n    %-10s", names[v]);
+            gemv_mma_tune(warps[v], min_chunks[v], v != 3);
             for (int ri = 0; ri < 4; ri++) {
                 GemvArgs g = {NULL, DTYPE_BF16, a, sh->norm ? norm : NULL, 1e-5f, y, rows[ri], sh->in, sh->out, sh->epilogue, NULL, 0};
                 c.g = g;
@@ -210,7 +211,7 @@ static void time_gemv(const char *model, const Shape *shapes, int n_shapes, int 
                 printf("  n%-2d %7.2f us %5.0f GB/s", rows[ri], us, (double)c.bytes / us / 1e3);
             }
         }
-        gemv_mma_tune(0, 1);
+        gemv_mma_tune(0, 1, 1);
         printf("\n");
         cudaCheck(cudaFree((void *)c.pool));
         cudaCheck(cudaFree(a));

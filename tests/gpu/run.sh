@@ -10,7 +10,8 @@
 #            pycode-3m@bf16, lookup:4, ngram:3;
 #            cuBLAS projections for comparison), a per-round trace, and a random-weight Llama-3.2-1B
 #            shape (fused and cuBLAS)
-# prefetch   the Llama-3.2-1B shape and pycode-19m at several SPECDEC_CUDA_L2_PREFETCH_MB settings
+# prefetch   the Llama-3.2-1B shape and pycode-19m at several SPECDEC_CUDA_L2_PREFETCH_MB settings,
+#            and Llama-1B with one block per tile (SPECDEC_CUDA_GEMV_PERSISTENT=0)
 # big        the Llama-3.1-8B shape (a 16 GB synth)
 # kernels    tools/kernel_bench: the tensor-core projection kernel checked against the CUDA-core one,
 #            and per-kernel timings in graphs (projections of pycode-19m and Llama-1B shapes, attention
@@ -141,6 +142,7 @@ if [[ $MODES == *" prefetch "* ]]; then
     for mb in 0 4 8 16 24 32 48; do
         SPECDEC_CUDA_L2_PREFETCH_MB=$mb bench llama-1b_cuda_l2pf$mb --target "$synth/llama-1b" --name llama-1b --context 128
     done
+    SPECDEC_CUDA_GEMV_PERSISTENT=0 bench llama-1b_cuda_1pertile --target "$synth/llama-1b" --name llama-1b --context 128
     for mb in 0 16; do
         SPECDEC_CUDA_L2_PREFETCH_MB=$mb bench pycode-19m_cuda_pycode-3m_l2pf$mb --target pycode/pycode-19m \
             --drafter model:pycode/pycode-3m --gammas 3,4
