@@ -139,7 +139,7 @@ fi
 if [[ $MODES == *" prefetch "* ]]; then
     # the L2 prefetch of the next weights (cuda_gemv_mma.cu), swept: 0 turns it off
     [ -d "$synth/llama-1b" ] || run_logged synth_llama-1b "$SPECDEC" synth --shape llama-1b --dtype bf16 --out "$synth/llama-1b"
-    for mb in 0 4 8 16 24 32 48; do
+    for mb in 0 8 16 32; do
         SPECDEC_CUDA_L2_PREFETCH_MB=$mb bench llama-1b_cuda_l2pf$mb --target "$synth/llama-1b" --name llama-1b --context 128
     done
     SPECDEC_CUDA_GEMV_PERSISTENT=0 bench llama-1b_cuda_1pertile --target "$synth/llama-1b" --name llama-1b --context 128
