@@ -1,11 +1,14 @@
 #!/usr/bin/env bash
 # The CUDA backend on the device machine, in one call: build, tests, memcheck, benchmarks.
 #
-#   bash tests/gpu/run.sh [kernels] [tests] [bench] [prefetch] [big] [profile]      (default: tests bench)
+#   bash tests/gpu/run.sh [kernels] [tests|quick] [bench] [prefetch] [big] [profile]      (default: tests bench)
 #
-# tests      test_cuda_logits, test_cuda_greedy, test_cuda_sampling (tests/gpu/*.c) and
+# tests      test_cuda_logits, test_cuda_greedy, test_cuda_sampling (tests/gpu/*.c),
 #            compute-sanitizer memcheck on short speculative generations (greedy and sampled,
-#            device drafter and host drafter)
+#            device drafter and host drafter, draft-ahead), and tools/kernel_bench check (the
+#            tensor-core projection kernel against the CUDA-core one)
+# quick      the short form of tests for a tight device budget: logits, greedy parity (draft-ahead
+#            included), one memcheck run and the projection kernels' check
 # bench      specdec bench on pycode-19m (drafters pycode-3m with and without --draft-ahead 2 and 3,
 #            pycode-3m@bf16, lookup:4, ngram:3;
 #            cuBLAS projections for comparison), a per-round trace, and a random-weight Llama-3.2-1B
@@ -13,9 +16,8 @@
 # prefetch   the Llama-3.2-1B shape and pycode-19m at several SPECDEC_CUDA_L2_PREFETCH_MB settings,
 #            and Llama-1B with one block per tile (SPECDEC_CUDA_GEMV_PERSISTENT=0)
 # big        the Llama-3.1-8B shape (a 16 GB synth)
-# kernels    tools/kernel_bench: the tensor-core projection kernel checked against the CUDA-core one,
-#            and per-kernel timings in graphs (projections of pycode-19m and Llama-1B shapes, attention
-#            at every split count)
+# kernels    tools/kernel_bench time: per-kernel timings in graphs (projections of pycode-19m and
+#            Llama-1B shapes, attention at every split count)
 # profile    Nsight Compute kernel durations of pycode-19m forwards (ncu_*.csv)
 #
 # Models come from $SPECDEC_MODELS (default .models: copies of ../shared/models carried to the
@@ -65,7 +67,7 @@ cmake --build "$BUILD" -j "$(nproc)" >"$LOGS/build.log" 2>&1 || { grep -E "error
 grep -E "warning" "$LOGS/build.log" | head -20
 SPECDEC=$BUILD/specdec
 
-if [[ $MODES == *" tests "* ]]; then
+if [[ $MODES == *" tests "* || $MODES == *" quick "* ]]; then
     step "GPU tests: compile"
     libs="$(pkg-config --libs libcjson libpcre2-8) -lcublas -Xcompiler -fopenmp -lm"
     for src in tests/gpu/test_*.c; do
@@ -84,7 +86,9 @@ if [[ $MODES == *" tests "* ]]; then
         if [ -e "$SPECDEC_MODELS/$m" ]; then models+=("$m"); else echo "not carried, not checked: $m"; fi
     done
     [ -x "$BUILD/test_cuda_logits" ] && run_logged test_cuda_logits timeout 300 "$BUILD/test_cuda_logits" "${models[@]}"
-    for t in test_cuda_greedy test_cuda_sampling; do
+    tests=(test_cuda_greedy)
+    [[ $MODES == *" tests "* ]] && tests+=(test_cuda_sampling)
+    for t in "${tests[@]}"; do
         [ -x "$BUILD/$t" ] && run_logged "$t" timeout 600 "$BUILD/$t"
     done
     memcheck() { # name, generate options...
@@ -93,16 +97,19 @@ if [[ $MODES == *" tests "* ]]; then
             "$SPECDEC" generate --target pycode/pycode-19m --device cuda --max-new-tokens 24 \
             --prompt-ids 0,4299,12,7,8,25 --json "$@"
     }
+    memcheck spec_model_ahead --decoder spec --drafter model:pycode/pycode-3m --gamma 4 --draft-ahead 3
+    run_logged kernel_check "$BUILD/kernel_bench" check
+fi
+if [[ $MODES == *" tests "* ]]; then
     memcheck spec_model_greedy --decoder spec --drafter model:pycode/pycode-3m --gamma 4
     memcheck spec_model_sampled --decoder spec --drafter model:pycode/pycode-3m --gamma 4 --temperature 0.8 \
         --top-k 40 --top-p 0.9 --repetition-penalty 1.2 --egag --gamma-min 1 --gamma-max 6
-    memcheck spec_model_ahead --decoder spec --drafter model:pycode/pycode-3m --gamma 4 --draft-ahead 3
     memcheck spec_ngram_sampled --decoder spec --drafter ngram:3 --gamma 4 --temperature 1 --filler-top-k 2
     memcheck ar_sampled --decoder ar --temperature 1 --top-k 20
 fi
 
 if [[ $MODES == *" kernels "* ]]; then
-    run_logged kernel_bench timeout 600 "$BUILD/kernel_bench" check time
+    run_logged kernel_bench timeout 600 "$BUILD/kernel_bench" time
 fi
 
 bench() { # name, bench options...
