@@ -354,12 +354,10 @@ int cmd_bench(int argc, char **argv) {
     Target *t = target_build(&m, device, 128);
     char dev_name[256] = "cpu";
     int sms = 0, fused_rows = 0;
-    double prefetch_mb = 0;
 #ifdef SPECDEC_HAVE_CUDA
     if (!strcmp(t->backend, "cuda")) {
         cuda_device_info(dev_name, sizeof dev_name, &sms);
         fused_rows = cuda_fused_rows(t);
-        prefetch_mb = (double)cuda_l2_prefetch_bytes() / (1 << 20);
     }
 #endif
     float *logits = mallocCheck(sizeof(float) * (size_t)BENCH_K_MAX * c->vocab_size);
@@ -375,9 +373,7 @@ int cmd_bench(int argc, char **argv) {
     printf("bench: %s on %s (%s", a.target, t->backend, dev_name);
     if (sms) printf(", %d SMs", sms);
     printf("), %s weights, context %d\n", dtype_name(m.lm_head.dtype), a.context);
-    if (sms)
-        printf("projections             fused for forwards of <= %d rows, cuBLAS above; next weights into L2: %.0f MB\n",
-               fused_rows, prefetch_mb);
+    if (sms) printf("projections             fused for forwards of <= %d rows, cuBLAS above\n", fused_rows);
     printf("copy bandwidth          %8.1f GB/s (read + write)\n", bw);
     printf("decode latency          %8.4f ms   %8.0f tok/s\n", tk[1] * 1e3, 1.0 / tk[1]);
     printf("bytes per token         %8.2f MB weights + %.2f MB KV = %.1f GB/s, %.1f%% of copy bandwidth\n", wbytes / 1e6,
@@ -392,10 +388,7 @@ int cmd_bench(int argc, char **argv) {
     cJSON_AddStringToObject(j, "device_name", dev_name);
     cJSON_AddStringToObject(j, "weights_dtype", dtype_name(m.lm_head.dtype));
     cJSON_AddNumberToObject(j, "context", a.context);
-    if (sms) {
-        cJSON_AddNumberToObject(j, "fused_projection_rows", fused_rows);
-        cJSON_AddNumberToObject(j, "l2_prefetch_mb", prefetch_mb);
-    }
+    if (sms) cJSON_AddNumberToObject(j, "fused_projection_rows", fused_rows);
     cJSON_AddNumberToObject(j, "copy_bandwidth_gbs", bw);
     cJSON *dec = cJSON_AddObjectToObject(j, "decode");
     cJSON_AddNumberToObject(dec, "latency_ms", tk[1] * 1e3);

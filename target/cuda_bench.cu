@@ -3,7 +3,6 @@
 #include <stdlib.h>
 
 #include "cuda_bench.h"
-#include "cuda_gemv.h"
 #include "cuda_target.h"
 
 #define BENCH_BATCHES 5
@@ -58,7 +57,6 @@ double cuda_copy_bandwidth(size_t bytes, int iters) {
 }
 
 int cuda_fused_rows(const Target *t) { return ((const CudaTarget *)t->state)->fused_rows; }
-size_t cuda_l2_prefetch_bytes(void) { return gemv_l2_prefetch_bytes(); }
 
 double cuda_forward_seconds(Target *t, int n, int iters) {
     CudaTarget *ct = cuda_target_of(t);

@@ -17,8 +17,6 @@ void cuda_device_info(char *name, size_t name_size, int *sms);
 double cuda_copy_bandwidth(size_t bytes, int iters);
 /* Forwards of at most this many rows use the fused projections (cuda_target.h), more use cuBLAS. */
 int cuda_fused_rows(const Target *t);
-/* The most bytes of the next weights a fused projection prefetches into L2 (SPECDEC_CUDA_L2_PREFETCH_MB). */
-size_t cuda_l2_prefetch_bytes(void);
 /* Seconds per forward of n rows at position t->len (the cache must hold t->len positions), the
  * logits staying on the device: replays of the forward graph timed with events, median of five
  * batches of `iters`. The cache past t->len is overwritten; t->len is unchanged. */

@@ -259,13 +259,6 @@ void gemv_init(void) {
     const char *kind = getenv("SPECDEC_CUDA_GEMV");
     if (kind && strcmp(kind, "mma") && strcmp(kind, "simt")) fatal("SPECDEC_CUDA_GEMV is '%s': expected mma or simt", kind);
     gemv_use_mma = !kind || !strcmp(kind, "mma");
-    const char *mb = getenv("SPECDEC_CUDA_L2_PREFETCH_MB");
-    if (mb) {
-        char *end;
-        long v = strtol(mb, &end, 10);
-        if (!*mb || *end || v < 0 || v > 1024) fatal("SPECDEC_CUDA_L2_PREFETCH_MB is '%s': expected 0 to 1024", mb);
-        gemv_set_l2_prefetch((size_t)v << 20);
-    }
     const char *persistent = getenv("SPECDEC_CUDA_GEMV_PERSISTENT");
     if (persistent && strcmp(persistent, "0") && strcmp(persistent, "1"))
         fatal("SPECDEC_CUDA_GEMV_PERSISTENT is '%s': expected 0 or 1", persistent);

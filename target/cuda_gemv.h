@@ -25,17 +25,14 @@ typedef struct {
     float *y;             /* (n, out) or (n, out / 2) for GEMV_SWIGLU */
     int n, in, out;
     GemvEpilogue epilogue;
-    const void *next;     /* the weights read after these (NULL: none), of which the kernel pulls */
-    size_t next_bytes;    /*   up to SPECDEC_CUDA_L2_PREFETCH_MB into L2 as its blocks finish */
 } GemvArgs;
 
 /* Whether the fused kernels take rows of `in` elements of dtype dt (16-byte aligned rows). */
 int gemv_supported(DType dt, int in);
 /* Once per process before the first launch: lets the kernels stage inputs in shared memory, and
  * reads SPECDEC_CUDA_GEMV (mma: the tensor-core kernel where it applies, the default; simt: the
- * CUDA-core kernel always, for comparison), SPECDEC_CUDA_L2_PREFETCH_MB (the most bytes of the
- * next weights a tensor-core projection pulls into L2; 0 turns it off) and
- * SPECDEC_CUDA_GEMV_PERSISTENT (1, the default, or 0: see gemv_mma_tune()). */
+ * CUDA-core kernel always, for comparison) and SPECDEC_CUDA_GEMV_PERSISTENT (1, the default, or
+ * 0: see gemv_mma_tune()). */
 void gemv_init(void);
 /* The tensor-core kernel (cuda_gemv_mma.cu) where gemv_mma_supported(), else the CUDA-core one. */
 void launch_gemv(const GemvArgs *g, cudaStream_t s);
@@ -45,9 +42,6 @@ void launch_gemv_simt(const GemvArgs *g, cudaStream_t s);
 /* The tensor-core kernel: bf16 weights with `in` a multiple of 64. */
 int gemv_mma_supported(const GemvArgs *g);
 void launch_gemv_mma(const GemvArgs *g, cudaStream_t s);
-/* The L2 prefetch cap in bytes: set by gemv_init() from SPECDEC_CUDA_L2_PREFETCH_MB, read by the bench. */
-void gemv_set_l2_prefetch(size_t bytes);
-size_t gemv_l2_prefetch_bytes(void);
 /* For kernel_bench and gemv_init(): warps = 0 chooses the warps per block by occupancy (the
  * default), else at most that many; each warp takes at least min_chunks chunks of 64 inputs
  * (default 1); persistent (default 1): a launch with more tiles than the device holds blocks at once

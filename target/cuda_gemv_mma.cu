@@ -76,20 +76,6 @@ __device__ __forceinline__ void split_inputs(const float4 *x, const float *norm,
     }
 }
 
-/* This block's share of [p, p + bytes) (16-byte aligned, a multiple of 16 bytes) into L2: one bulk
- * prefetch per lane of the calling warp, fire and forget. A hint only: it changes no result. */
-__device__ __forceinline__ void prefetch_l2_share(const void *p, size_t bytes, int lane) {
-#if __CUDA_ARCH__ >= 900
-    const size_t units = bytes / 16, per_block = (units + gridDim.x - 1) / gridDim.x, per_lane = (per_block + 31) / 32;
-    const size_t u0 = blockIdx.x * per_block + lane * per_lane;
-    const size_t u1 = min(units, min((blockIdx.x + 1) * per_block, u0 + per_lane));
-    if (u0 < u1)
-        asm volatile("cp.async.bulk.prefetch.L2.global [%0], %1;" ::"l"(__cvta_generic_to_global(p) + 16 * u0),
-                     "r"((unsigned)(16 * (u1 - u0)))
-                     : "memory");
-#endif
-}
-
 /* Tiles of 16 output rows (for SwiGLU, of 8 gate rows and their 8 up rows). */
 __host__ __device__ __forceinline__ int mma_tiles(const GemvArgs *g) {
     return g->epilogue == GEMV_SWIGLU ? (g->out / 2 + 7) / 8 : (g->out + 15) / 16;
@@ -193,9 +179,6 @@ __global__ void __launch_bounds__(MMA_WARPS_MAX * 32) gemv_mma_kernel(GemvArgs g
         }
 
         if (LOOP && grp + (int)gridDim.x < groups) start_group(grp + gridDim.x);
-        /* The block's last loads are done: while the last blocks drain, and through the launches
-         * and the attention that follow, the memory system fetches the next weights, not idling. */
-        else if (g.next_bytes && warp == 0) prefetch_l2_share(g.next, g.next_bytes, lane);
 
 #pragma unroll
         for (int t = 0; t < TPW; t++)
@@ -252,11 +235,6 @@ __global__ void __launch_bounds__(MMA_WARPS_MAX * 32) gemv_mma_kernel(GemvArgs g
  * the block's reduction outweighs the loads) while every block still fits in one wave; where no
  * count fits (the classifier), 8. kernel_bench compares this choice with fixed counts. */
 static int mma_fixed_warps = 0, mma_min_chunks = MMA_MIN_CHUNKS, mma_persistent = 1;
-/* Measured (H100 and H200, Llama-3.2-1B shape): see launch_gemv_mma(). */
-static size_t l2_prefetch_cap = (size_t)16 << 20;
-
-void gemv_set_l2_prefetch(size_t bytes) { l2_prefetch_cap = bytes; }
-size_t gemv_l2_prefetch_bytes(void) { return l2_prefetch_cap; }
 
 void gemv_mma_tune(int warps, int min_chunks, int persistent) {
     CHECK(warps >= 0 && warps <= MMA_WARPS_MAX && min_chunks >= 1, "mma gemv tuning %d warps, %d chunks", warps, min_chunks);
@@ -306,20 +284,18 @@ void launch_gemv_mma(const GemvArgs *g, cudaStream_t s) {
      * projections lose (11.8, 38.6, 19.4 us against 10.2, 35.3, 15.5) with half the blocks and half
      * the prefetch. */
     const int shared_inputs = g->n > 8 && tiles >= MMA_SHARED_INPUT_TILES, groups = shared_inputs ? (tiles + 1) / 2 : tiles;
+    /* More groups than resident blocks (Llama-1B's classifier: 8,016 tiles): as many blocks as
+     * resident, each looping over groups. Measured on an H100, Llama-1B decode: 1.154-1.155 ms
+     * against 1.173-1.174 with one block per tile (two alternating runs each). */
     const int blocks = mma_persistent && groups > resident ? resident : groups;
-    /* The L2 prefetch of the next weights, where every block is resident at once: without that,
-     * blocks of an early wave would prefetch, and the waves after them evict it. */
-    GemvArgs a = *g;
-    if (!a.next || blocks > resident) a.next_bytes = 0;
-    a.next_bytes = (a.next_bytes < l2_prefetch_cap ? a.next_bytes : l2_prefetch_cap) & ~(size_t)15;
     const dim3 grid(blocks), block(w * 32);
-    if (blocks < groups) { /* each block loops over groups */
-        if (g->n <= 8) launch_pdl(gemv_mma_kernel<1, 1, MMA_PREFETCH, true>, grid, block, 0, s, a);
-        else if (!shared_inputs) launch_pdl(gemv_mma_kernel<2, 1, MMA_PREFETCH, true>, grid, block, 0, s, a);
-        else launch_pdl(gemv_mma_kernel<2, 2, MMA_PREFETCH / 2, true>, grid, block, 0, s, a);
+    if (blocks < groups) {
+        if (g->n <= 8) launch_pdl(gemv_mma_kernel<1, 1, MMA_PREFETCH, true>, grid, block, 0, s, *g);
+        else if (!shared_inputs) launch_pdl(gemv_mma_kernel<2, 1, MMA_PREFETCH, true>, grid, block, 0, s, *g);
+        else launch_pdl(gemv_mma_kernel<2, 2, MMA_PREFETCH / 2, true>, grid, block, 0, s, *g);
     } else {
-        if (g->n <= 8) launch_pdl(gemv_mma_kernel<1, 1, MMA_PREFETCH, false>, grid, block, 0, s, a);
-        else if (!shared_inputs) launch_pdl(gemv_mma_kernel<2, 1, MMA_PREFETCH, false>, grid, block, 0, s, a);
-        else launch_pdl(gemv_mma_kernel<2, 2, MMA_PREFETCH / 2, false>, grid, block, 0, s, a);
+        if (g->n <= 8) launch_pdl(gemv_mma_kernel<1, 1, MMA_PREFETCH, false>, grid, block, 0, s, *g);
+        else if (!shared_inputs) launch_pdl(gemv_mma_kernel<2, 1, MMA_PREFETCH, false>, grid, block, 0, s, *g);
+        else launch_pdl(gemv_mma_kernel<2, 2, MMA_PREFETCH / 2, false>, grid, block, 0, s, *g);
     }
 }

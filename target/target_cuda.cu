@@ -25,13 +25,9 @@ static void gemm(CudaTarget *ct, const void *W, const void *x, float *y, int n, 
                              y, CUDA_R_32F, out, CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT));
 }
 
-/* A layer's projection; place_weights() lays the layers' projections out in the order the forward
- * reads them, so the bytes after W are the next weights read, which the kernel may prefetch. */
 static void fused_gemv(CudaTarget *ct, const void *W, const float *a, const float *norm, float *y, int n, int in,
                        int out, GemvEpilogue ep) {
-    const char *next = (const char *)W + (size_t)out * in * dtype_size(ct->wdt);
-    const char *end = (const char *)ct->weights_mem + ct->weight_bytes;
-    GemvArgs g = {W, ct->wdt, a, norm, ct->cfg.norm_eps, y, n, in, out, ep, next, (size_t)(end - next)};
+    GemvArgs g = {W, ct->wdt, a, norm, ct->cfg.norm_eps, y, n, in, out, ep};
     launch_gemv(&g, ct->stream);
 }
 
@@ -80,9 +76,7 @@ static void forward_launches(CudaTarget *ct, int n, int n_logits) {
     if (n_logits == 0) return;
     const float *last = ct->x + (size_t)(n - n_logits) * D;
     if (fused) {
-        GemvArgs g = {ct->lm_head, ct->wdt, last, ct->final_norm, c->norm_eps, ct->logits, n_logits, D, c->vocab_size,
-                      GEMV_STORE, NULL, 0};
-        launch_gemv(&g, st);
+        fused_gemv(ct, ct->lm_head, last, ct->final_norm, ct->logits, n_logits, D, c->vocab_size, GEMV_STORE);
         return;
     }
     launch_rmsnorm((float *)last, ct->xn, ct->wdt, ct->final_norm, n_logits, D, c->norm_eps, NULL, NULL, ct->edt, st);
@@ -236,7 +230,7 @@ static const float *upload_f32(Carver *cv, const TensorView *v) {
 }
 
 /* Lays out (base == NULL: measures) every weight; the same code does both so they cannot drift. */
-static void place_weights(CudaTarget *ct, const Model *m, Carver *cv) { /* order: see fused_gemv() */
+static void place_weights(CudaTarget *ct, const Model *m, Carver *cv) {
     const ModelConfig *c = &ct->cfg;
     ct->tok_embed = upload(cv, &m->tok_embed);
     for (int l = 0; l < c->n_layers; l++) {

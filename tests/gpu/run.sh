@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The CUDA backend on the device machine, in one call: build, tests, memcheck, benchmarks.
 #
-#   bash tests/gpu/run.sh [kernels] [tests|quick] [bench] [prefetch] [big] [profile]      (default: tests bench)
+#   bash tests/gpu/run.sh [kernels] [tests|quick] [bench] [big] [profile]      (default: tests bench)
 #
 # tests      test_cuda_logits, test_cuda_greedy, test_cuda_sampling (tests/gpu/*.c),
 #            compute-sanitizer memcheck on short speculative generations (greedy and sampled,
@@ -12,9 +12,7 @@
 # bench      specdec bench on pycode-19m (drafters pycode-3m with and without --draft-ahead 2 and 3,
 #            pycode-3m@bf16, lookup:4, ngram:3;
 #            cuBLAS projections for comparison), a per-round trace, and a random-weight Llama-3.2-1B
-#            shape (fused and cuBLAS)
-# prefetch   the Llama-3.2-1B shape and pycode-19m at several SPECDEC_CUDA_L2_PREFETCH_MB settings,
-#            and Llama-1B with one block per tile (SPECDEC_CUDA_GEMV_PERSISTENT=0)
+#            shape (fused, cuBLAS, CUDA-core, one block per classifier tile)
 # big        the Llama-3.1-8B shape (a 16 GB synth)
 # kernels    tools/kernel_bench time: per-kernel timings in graphs (projections of pycode-19m and
 #            Llama-1B shapes, attention at every split count)
@@ -142,18 +140,7 @@ if [[ $MODES == *" bench "* ]]; then
     SPECDEC_CUDA_GEMV=simt SPECDEC_CUDA_FUSED_ROWS=16 bench llama-1b_cuda_simt --target "$synth/llama-1b" --name llama-1b \
         --context 128
     bench llama-1b_cuda_ctx1024 --target "$synth/llama-1b" --name llama-1b --context 1024
-fi
-if [[ $MODES == *" prefetch "* ]]; then
-    # the L2 prefetch of the next weights (cuda_gemv_mma.cu), swept: 0 turns it off
-    [ -d "$synth/llama-1b" ] || run_logged synth_llama-1b "$SPECDEC" synth --shape llama-1b --dtype bf16 --out "$synth/llama-1b"
-    for mb in 0 8 16 32; do
-        SPECDEC_CUDA_L2_PREFETCH_MB=$mb bench llama-1b_cuda_l2pf$mb --target "$synth/llama-1b" --name llama-1b --context 128
-    done
     SPECDEC_CUDA_GEMV_PERSISTENT=0 bench llama-1b_cuda_1pertile --target "$synth/llama-1b" --name llama-1b --context 128
-    for mb in 0 16; do
-        SPECDEC_CUDA_L2_PREFETCH_MB=$mb bench pycode-19m_cuda_pycode-3m_l2pf$mb --target pycode/pycode-19m \
-            --drafter model:pycode/pycode-3m --gammas 3,4
-    done
 fi
 if [[ $MODES == *" big "* ]]; then
     run_logged synth_llama-8b "$SPECDEC" synth --shape llama-8b --dtype bf16 --out "$synth/llama-8b"
