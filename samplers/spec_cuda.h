@@ -94,8 +94,8 @@ void launch_verify(const VerifyArgs *a, int rows, cudaStream_t s);
 /* Draft step `step` of a model drafter: process its logits, pick the draft, feed it back. */
 void launch_draft_step(const VerifyArgs *a, int step, cudaStream_t s);
 /* Draft-ahead step k (0-based) of a greedy model drafter, beside the verification: the argmax of
- * its logits into res->ahead[k], fed back one position past the drafter's last input. Writes nothing the
- * verification reads, and reads nothing it writes. */
+ * its logits into res->ahead[k], fed back one position past the drafter's last input. Writes
+ * nothing the verification reads, and reads nothing it writes. */
 void launch_ahead_step(const VerifyArgs *a, int k, cudaStream_t s);
 /* After a kept continuation: its drafts 1 .. n_pre become the target's drafts 1 .. n_pre. */
 void launch_ahead_resume(const VerifyArgs *a, int n_pre, cudaStream_t s);

@@ -103,7 +103,8 @@ __device__ __forceinline__ void load_inputs(float4 (*x)[4], const GemvArgs &g, i
 /* NT n-tiles of 8 input rows (1: n <= 8, 2: n <= 16); TPW weight tiles of 16 rows per block, each
  * warp multiplying every tile by the same input fragments (for n > 8 the inputs are as many bytes
  * as the weights, so sharing them across two tiles halves that traffic); PF chunks of weights in
- * flight per tile. grid: one block per TPW tiles. */
+ * flight per tile. grid: one block per group of TPW tiles, or with LOOP fewer blocks, each taking
+ * every gridDim.x-th group. */
 template <int NT, int TPW, int PF, bool LOOP>
 __global__ void __launch_bounds__(MMA_WARPS_MAX * 32) gemv_mma_kernel(GemvArgs g) {
     __shared__ float part[MMA_WARPS_MAX][TPW * NT * 4][32]; /* each warp's accumulators, by lane */
