@@ -324,8 +324,14 @@ Target *target_cuda_build(const Model *m, int max_batch) {
     ct->layers = (CudaLayer *)callocCheck((size_t)c->n_layers, sizeof(CudaLayer));
 
     const char *rows_env = getenv("SPECDEC_CUDA_FUSED_ROWS");
-    ct->fused_rows = rows_env ? atoi(rows_env) : GEMV_ROWS_MAX;
-    ct->fused_rows = ct->fused_rows < 0 ? 0 : ct->fused_rows > GEMV_ROWS_MAX ? GEMV_ROWS_MAX : ct->fused_rows;
+    ct->fused_rows = GEMV_ROWS_MAX;
+    if (rows_env) {
+        char *end;
+        long v = strtol(rows_env, &end, 10);
+        if (!*rows_env || *end || v < 0 || v > GEMV_ROWS_MAX)
+            fatal("SPECDEC_CUDA_FUSED_ROWS is '%s': expected 0 to %d", rows_env, GEMV_ROWS_MAX);
+        ct->fused_rows = (int)v;
+    }
     if (!gemv_supported(ct->wdt, c->dim) || !gemv_supported(ct->wdt, c->n_heads * c->head_dim) ||
         !gemv_supported(ct->wdt, c->hidden_dim))
         ct->fused_rows = 0;
