@@ -10,9 +10,9 @@
  * Draft-ahead (GenConfig.draft_ahead = c, greedy model drafter on the device): the verify graph
  * forks, and beside the target's forward the drafter goes on as if every draft were accepted: it
  * scores the last draft and takes c steps (ahead[0] guesses the bonus token). Both kernel chains
- * are latency-bound, so they share the GPU with little loss. When every draft was accepted and the bonus token is
- * ahead[0], the next round starts with ahead[1 .. c - 1] as its first drafts and drafts only the
- * rest (a resume graph); otherwise the continuation is dropped and the drafter's cache is cut back
+ * are latency-bound, so they share the GPU with little loss. When every draft was accepted and
+ * the bonus token is ahead[0], the next round starts with ahead[1 .. c - 1] as its first drafts
+ * and drafts only the rest (a resume graph); otherwise the continuation is dropped and the drafter's cache is cut back
  * as usual. The drafts are the ones sequential drafting would make, so the text and every
  * acceptance count are those of plain speculative decoding at the same gamma: only time changes.
  *
