@@ -12,9 +12,10 @@
  * scores the last draft and takes c steps (ahead[0] guesses the bonus token). Both kernel chains
  * are latency-bound, so they share the GPU with little loss. When every draft was accepted and
  * the bonus token is ahead[0], the next round starts with ahead[1 .. c - 1] as its first drafts
- * and drafts only the rest (a resume graph); otherwise the continuation is dropped and the drafter's cache is cut back
- * as usual. The drafts are the ones sequential drafting would make, so the text and every
- * acceptance count are those of plain speculative decoding at the same gamma: only time changes.
+ * and drafts only the rest (a resume graph); otherwise the continuation is dropped and the
+ * drafter's cache is cut back as usual. The drafts are the ones sequential drafting would make, so
+ * the text and every acceptance count are those of plain speculative decoding at the same gamma:
+ * only time changes.
  *
  * Host drafters (n-gram, lookup, or a model drafter on the CPU) propose on the host; their drafts
  * go to the device with the round's inputs and the verify graph does the rest. The autoregressive
