@@ -16,7 +16,8 @@
 # big        the Llama-3.1-8B shape (a 16 GB synth)
 # kernels    tools/kernel_bench time: per-kernel timings in graphs (projections of pycode-19m and
 #            Llama-1B shapes, attention at every split count)
-# profile    Nsight Compute kernel durations of pycode-19m forwards (ncu_*.csv)
+# profile    Nsight Compute kernel durations of pycode-19m and Llama-1B forwards, and the sections
+#            (speed of light, memory, warp states, occupancy) of one Llama-1B layer (ncu_*.csv)
 #
 # Models come from $SPECDEC_MODELS (default .models: copies of ../shared/models carried to the
 # machine), prompts from $SPECDEC_DATA (default .models/data). Logs and bench JSON go to
@@ -158,15 +159,25 @@ if [[ $MODES == *" profile "* ]]; then
             failed+=("ncu k=$k")
         tail -2 "$LOGS/ncu_19m_k$k.csv"
     done
-    if [ -d "$synth/llama-1b" ]; then
-        step "ncu: llama-1b forward of 1 row"
-        # 16 prefill attention launches, then 82 matching kernels per forward: profile the second
+    [ -d "$synth/llama-1b" ] || "$SPECDEC" synth --shape llama-1b --dtype bf16 --out "$synth/llama-1b" >/dev/null
+    # 16 prefill attention launches, then 82 matching kernels per forward, 8 forwards per row count:
+    # durations of the second forward of 1, 8 and 9 rows, and for 1 and 9 the full sections of
+    # its layer 1 (projections qkv, o, gate/up, down and attention)
+    for k in 1 8 9; do
+        step "ncu: llama-1b forward of $k rows"
+        skip=$((16 + 82 * 8 * (k - 1) + 82))
         ncu --clock-control none --csv --metrics gpu__time_duration.sum,dram__bytes_read.sum \
-            -k regex:'gemv|attention|embed' --launch-skip 98 --launch-count 82 "$SPECDEC" bench \
+            -k regex:'gemv|attention|embed' --launch-skip $skip --launch-count 82 "$SPECDEC" bench \
             --target "$synth/llama-1b" --device cuda --iters 1 --context 128 --out "$LOGS/bench/ncu_run.json" \
-            >"$LOGS/ncu_llama-1b_k1.csv" 2>&1 || failed+=("ncu llama-1b")
-        tail -2 "$LOGS/ncu_llama-1b_k1.csv"
-    fi
+            >"$LOGS/ncu_llama-1b_k$k.csv" 2>&1 || failed+=("ncu llama-1b k=$k")
+        tail -2 "$LOGS/ncu_llama-1b_k$k.csv"
+        [ "$k" = 8 ] && continue
+        ncu --clock-control none --csv --page details --section SpeedOfLight --section MemoryWorkloadAnalysis \
+            --section WarpStateStats --section Occupancy --section LaunchStats --section SchedulerStats \
+            -k regex:'gemv|attention|embed' --launch-skip $((skip + 6)) --launch-count 5 "$SPECDEC" bench \
+            --target "$synth/llama-1b" --device cuda --iters 1 --context 128 --out "$LOGS/bench/ncu_run.json" \
+            >"$LOGS/ncu_llama-1b_k${k}_sections.csv" 2>&1 || failed+=("ncu sections k=$k")
+    done
 fi
 
 step "summary"
