@@ -263,6 +263,14 @@ void gemv_init(void) {
     if (persistent && strcmp(persistent, "0") && strcmp(persistent, "1"))
         fatal("SPECDEC_CUDA_GEMV_PERSISTENT is '%s': expected 0 or 1", persistent);
     gemv_mma_tune(0, 1, !persistent || !strcmp(persistent, "1"));
+    const char *pair = getenv("SPECDEC_CUDA_GEMV_PAIR");
+    if (pair) {
+        char *end;
+        long tiles = strtol(pair, &end, 10);
+        if (!*pair || *end || tiles < 0 || tiles > 1 << 24)
+            fatal("SPECDEC_CUDA_GEMV_PAIR is '%s': expected a tile count from 0 to %d", pair, 1 << 24);
+        gemv_mma_pair_tiles((int)tiles);
+    }
     int dev, sms;
     cudaCheck(cudaGetDevice(&dev));
     cudaCheck(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, dev));

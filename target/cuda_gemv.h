@@ -31,8 +31,8 @@ typedef struct {
 int gemv_supported(DType dt, int in);
 /* Once per process before the first launch: lets the kernels stage inputs in shared memory, and
  * reads SPECDEC_CUDA_GEMV (mma: the tensor-core kernel where it applies, the default; simt: the
- * CUDA-core kernel always, for comparison) and SPECDEC_CUDA_GEMV_PERSISTENT (1, the default, or
- * 0: see gemv_mma_tune()). */
+ * CUDA-core kernel always, for comparison), SPECDEC_CUDA_GEMV_PERSISTENT (1, the default, or
+ * 0: see gemv_mma_tune()) and SPECDEC_CUDA_GEMV_PAIR (see gemv_mma_pair_tiles()). */
 void gemv_init(void);
 /* The tensor-core kernel (cuda_gemv_mma.cu) where gemv_mma_supported(), else the CUDA-core one. */
 void launch_gemv(const GemvArgs *g, cudaStream_t s);
@@ -47,6 +47,9 @@ void launch_gemv_mma(const GemvArgs *g, cudaStream_t s);
  * (default 1); persistent (default 1): a launch with more tiles than the device holds blocks at once
  * runs only that many blocks, each looping over tiles; 0: one block per tile. */
 void gemv_mma_tune(int warps, int min_chunks, int persistent);
+/* Matrices of at least `tiles` tiles of 16 rows take two tiles per block at every row count
+ * (0, the default: only the classifiers, and only above 8 rows). */
+void gemv_mma_pair_tiles(int tiles);
 /* Whether launch_gemv() uses the tensor-core kernel for bf16 weights of these input sizes. */
 int gemv_mma_enabled(DType dt, const int *ins, int n_ins);
 

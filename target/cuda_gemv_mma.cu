@@ -235,13 +235,18 @@ __global__ void __launch_bounds__(MMA_WARPS_MAX * 32) gemv_mma_kernel(GemvArgs g
 /* Warps per block: as many as the tile's chunks allow (at least MMA_MIN_CHUNKS each: fewer, and
  * the block's reduction outweighs the loads) while every block still fits in one wave; where no
  * count fits (the classifier), 8. kernel_bench compares this choice with fixed counts. */
-static int mma_fixed_warps = 0, mma_min_chunks = MMA_MIN_CHUNKS, mma_persistent = 1;
+static int mma_fixed_warps = 0, mma_min_chunks = MMA_MIN_CHUNKS, mma_persistent = 1, mma_pair_tiles = 0;
 
 void gemv_mma_tune(int warps, int min_chunks, int persistent) {
     CHECK(warps >= 0 && warps <= MMA_WARPS_MAX && min_chunks >= 1, "mma gemv tuning %d warps, %d chunks", warps, min_chunks);
     mma_fixed_warps = warps;
     mma_min_chunks = min_chunks;
     mma_persistent = persistent;
+}
+
+void gemv_mma_pair_tiles(int tiles) {
+    CHECK(tiles >= 0, "mma gemv pairing from %d tiles", tiles);
+    mma_pair_tiles = tiles;
 }
 
 int gemv_mma_supported(const GemvArgs *g) {
@@ -275,28 +280,35 @@ static int choose_warps(int chunks, int tiles, int *resident) {
     return w;
 }
 
+template <bool LOOP>
+static void launch_instance(const GemvArgs *g, int paired, dim3 grid, dim3 block, cudaStream_t s) {
+    if (!paired) {
+        if (g->n <= 8) launch_pdl(gemv_mma_kernel<1, 1, MMA_PREFETCH, LOOP>, grid, block, 0, s, *g);
+        else launch_pdl(gemv_mma_kernel<2, 1, MMA_PREFETCH, LOOP>, grid, block, 0, s, *g);
+    } else {
+        if (g->n <= 8) launch_pdl(gemv_mma_kernel<1, 2, MMA_PREFETCH / 2, LOOP>, grid, block, 0, s, *g);
+        else launch_pdl(gemv_mma_kernel<2, 2, MMA_PREFETCH / 2, LOOP>, grid, block, 0, s, *g);
+    }
+}
+
 void launch_gemv_mma(const GemvArgs *g, cudaStream_t s) {
     CHECK(g->n >= 1 && g->n <= GEMV_ROWS_MAX && gemv_mma_supported(g), "mma gemv of %d rows, in %d", g->n, g->in);
     const int chunks = g->in / MMA_CHUNK, tiles = mma_tiles(g);
+    /* mma_pair_tiles (experiment): matrices of at least that many tiles take two per block at
+     * every n, the warps chosen for the pairs */
+    const int pair_all = mma_pair_tiles && tiles >= mma_pair_tiles;
     int resident;
-    const int w = choose_warps(chunks, tiles, &resident);
+    const int w = choose_warps(chunks, pair_all ? (tiles + 1) / 2 : tiles, &resident);
     /* n > 8 on many tiles (the classifiers): two tiles per block share the inputs. Measured on the
      * H200 with 9 rows: Llama-1B's classifier 191 us against 302; but its qkv, gate/up and down
      * projections lose (11.8, 38.6, 19.4 us against 10.2, 35.3, 15.5) with half the blocks and half
      * the prefetch. */
-    const int shared_inputs = g->n > 8 && tiles >= MMA_SHARED_INPUT_TILES, groups = shared_inputs ? (tiles + 1) / 2 : tiles;
+    const int paired = pair_all || (g->n > 8 && tiles >= MMA_SHARED_INPUT_TILES), groups = paired ? (tiles + 1) / 2 : tiles;
     /* More groups than resident blocks (Llama-1B's classifier: 8,016 tiles): as many blocks as
      * resident, each looping over groups. Measured on an H100, Llama-1B decode: 1.154-1.155 ms
      * against 1.173-1.174 with one block per tile (two alternating runs each). */
     const int blocks = mma_persistent && groups > resident ? resident : groups;
     const dim3 grid(blocks), block(w * 32);
-    if (blocks < groups) {
-        if (g->n <= 8) launch_pdl(gemv_mma_kernel<1, 1, MMA_PREFETCH, true>, grid, block, 0, s, *g);
-        else if (!shared_inputs) launch_pdl(gemv_mma_kernel<2, 1, MMA_PREFETCH, true>, grid, block, 0, s, *g);
-        else launch_pdl(gemv_mma_kernel<2, 2, MMA_PREFETCH / 2, true>, grid, block, 0, s, *g);
-    } else {
-        if (g->n <= 8) launch_pdl(gemv_mma_kernel<1, 1, MMA_PREFETCH, false>, grid, block, 0, s, *g);
-        else if (!shared_inputs) launch_pdl(gemv_mma_kernel<2, 1, MMA_PREFETCH, false>, grid, block, 0, s, *g);
-        else launch_pdl(gemv_mma_kernel<2, 2, MMA_PREFETCH / 2, false>, grid, block, 0, s, *g);
-    }
+    if (blocks < groups) launch_instance<true>(g, paired, grid, block, s);
+    else launch_instance<false>(g, paired, grid, block, s);
 }
