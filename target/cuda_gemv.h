@@ -47,8 +47,8 @@ void launch_gemv_mma(const GemvArgs *g, cudaStream_t s);
  * (default 1); persistent (default 1): a launch with more tiles than the device holds blocks at once
  * runs only that many blocks, each looping over tiles; 0: one block per tile. */
 void gemv_mma_tune(int warps, int min_chunks, int persistent);
-/* Matrices of at least `tiles` tiles of 16 rows take two tiles per block at every row count
- * (0, the default: only the classifiers, and only above 8 rows). */
+/* Matrices of at least `tiles` tiles of 16 rows (default 1,024) take two tiles per block at every
+ * row count; 0: none. */
 void gemv_mma_pair_tiles(int tiles);
 /* Whether launch_gemv() uses the tensor-core kernel for bf16 weights of these input sizes. */
 int gemv_mma_enabled(DType dt, const int *ins, int n_ins);

@@ -4,7 +4,7 @@
  * free, which the CUDA-core kernel's per-row FMAs do not (Llama-3.2-1B shape, H200: T(9)/T(1)
  * 1.43 here, 4.88 there).
  *
- * Work: a block owns one (or, for n > 8 on many tiles, two) tiles of 16 weight rows (for SwiGLU,
+ * Work: a block owns one (or, for matrices of many tiles, two) tiles of 16 weight rows (for SwiGLU,
  * 8 gate rows over their 8 up rows) and splits the input dimension among its warps in chunks of 64.
  * Lane (g, t) (g = lane / 4, t = lane % 4) takes elements [16t, 16t + 16) of each chunk of rows g
  * and g + 8 (128 contiguous bytes per row across the group), PF chunks ahead, and the same elements
@@ -30,7 +30,7 @@
 #define MMA_PREFETCH 2     /* chunks of weights per lane in flight */
 #define MMA_MIN_CHUNKS 1   /* per warp, by default */
 #define MMA_WARPS_MAX 16
-#define MMA_SHARED_INPUT_TILES 4096 /* n > 8 with at least this many tiles: two per block */
+#define MMA_PAIR_TILES 1024 /* matrices of at least this many tiles: two per block */
 
 /* d += a b: m16n8k16, bf16 inputs, fp32 accumulation. */
 __device__ __forceinline__ void mma_bf16(float *d, const unsigned *a, unsigned b0, unsigned b1) {
@@ -235,7 +235,7 @@ __global__ void __launch_bounds__(MMA_WARPS_MAX * 32) gemv_mma_kernel(GemvArgs g
 /* Warps per block: as many as the tile's chunks allow (at least MMA_MIN_CHUNKS each: fewer, and
  * the block's reduction outweighs the loads) while every block still fits in one wave; where no
  * count fits (the classifier), 8. kernel_bench compares this choice with fixed counts. */
-static int mma_fixed_warps = 0, mma_min_chunks = MMA_MIN_CHUNKS, mma_persistent = 1, mma_pair_tiles = 0;
+static int mma_fixed_warps = 0, mma_min_chunks = MMA_MIN_CHUNKS, mma_persistent = 1, mma_pair_tiles = MMA_PAIR_TILES;
 
 void gemv_mma_tune(int warps, int min_chunks, int persistent) {
     CHECK(warps >= 0 && warps <= MMA_WARPS_MAX && min_chunks >= 1, "mma gemv tuning %d warps, %d chunks", warps, min_chunks);
@@ -253,30 +253,34 @@ int gemv_mma_supported(const GemvArgs *g) {
     return g->wdt == DTYPE_BF16 && g->in % MMA_CHUNK == 0 && (g->epilogue != GEMV_SWIGLU || g->out % 2 == 0);
 }
 
-/* One choice for every kernel, from the occupancy of the n > 8 ones (128 registers, the most): a
- * row's sum order follows the warp count, and must not change with n; and a count that fits one
- * wave for the n <= 8 kernel but not for them made Llama-8B's T(9)/T(1) 1.96 against 1.49.
+/* One choice for every n, from the occupancy of the n > 8 kernel (128 registers, the most; for
+ * pairs, also the most shared memory): a row's sum order follows the warp count, and must not
+ * change with n; and a count that fits one wave for the n <= 8 kernel but not for them made
+ * Llama-8B's T(9)/T(1) 1.96 against 1.49. groups: blocks' worth of tiles (one or a pair each).
  * *resident: how many blocks of that many warps the device holds at once. */
-static int choose_warps(int chunks, int tiles, int *resident) {
-    static int sms, fits[MMA_WARPS_MAX + 1]; /* blocks of w warps resident per multiprocessor */
+static int choose_warps(int chunks, int groups, int paired, int *resident) {
+    static int sms, fits[2][MMA_WARPS_MAX + 1]; /* [paired][w]: blocks of w warps per multiprocessor */
     if (!sms) {
         int dev;
         cudaCheck(cudaGetDevice(&dev));
         cudaCheck(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, dev));
-        for (int w = 1; w <= MMA_WARPS_MAX; w++)
-            cudaCheck(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&fits[w], gemv_mma_kernel<2, 1, MMA_PREFETCH, false>, w * 32, 0));
+        for (int w = 1; w <= MMA_WARPS_MAX; w++) {
+            cudaCheck(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&fits[0][w], gemv_mma_kernel<2, 1, MMA_PREFETCH, false>, w * 32, 0));
+            cudaCheck(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&fits[1][w], gemv_mma_kernel<2, 2, MMA_PREFETCH / 2, false>, w * 32, 0));
+        }
     }
+    const int *fit = fits[paired];
     int most = chunks / mma_min_chunks;
     most = most < 1 ? 1 : most > MMA_WARPS_MAX ? MMA_WARPS_MAX : most;
     int w = most < 8 ? most : 8;
     if (mma_fixed_warps) w = mma_fixed_warps < most ? mma_fixed_warps : most;
     else
         for (int c = most; c >= 1; c--)
-            if (tiles <= fits[c] * sms) {
+            if (groups <= fit[c] * sms) {
                 w = c;
                 break;
             }
-    *resident = fits[w] * sms;
+    *resident = fit[w] * sms;
     return w;
 }
 
@@ -286,7 +290,7 @@ static void launch_instance(const GemvArgs *g, int paired, dim3 grid, dim3 block
         if (g->n <= 8) launch_pdl(gemv_mma_kernel<1, 1, MMA_PREFETCH, LOOP>, grid, block, 0, s, *g);
         else launch_pdl(gemv_mma_kernel<2, 1, MMA_PREFETCH, LOOP>, grid, block, 0, s, *g);
     } else {
-        if (g->n <= 8) launch_pdl(gemv_mma_kernel<1, 2, MMA_PREFETCH / 2, LOOP>, grid, block, 0, s, *g);
+        if (g->n <= 8) launch_pdl(gemv_mma_kernel<1, 2, MMA_PREFETCH, LOOP>, grid, block, 0, s, *g);
         else launch_pdl(gemv_mma_kernel<2, 2, MMA_PREFETCH / 2, LOOP>, grid, block, 0, s, *g);
     }
 }
@@ -294,17 +298,14 @@ static void launch_instance(const GemvArgs *g, int paired, dim3 grid, dim3 block
 void launch_gemv_mma(const GemvArgs *g, cudaStream_t s) {
     CHECK(g->n >= 1 && g->n <= GEMV_ROWS_MAX && gemv_mma_supported(g), "mma gemv of %d rows, in %d", g->n, g->in);
     const int chunks = g->in / MMA_CHUNK, tiles = mma_tiles(g);
-    /* mma_pair_tiles (experiment): matrices of at least that many tiles take two per block at
-     * every n, the warps chosen for the pairs */
-    const int pair_all = mma_pair_tiles && tiles >= mma_pair_tiles;
+    /* Matrices of many tiles (Llama-1B: gate/up and the classifier) take two tiles per block at
+     * every n, the warps chosen for the pairs; the others one. A function of the matrix only, so a
+     * row's sum order never changes with n. Measured on an H100, Llama-1B, with 9 rows the
+     * inputs' L2 traffic halves: T(9)/T(1) 1.23 against 1.35 (pairing gate/up, PF 1 at n <= 8). */
+    const int paired = mma_pair_tiles && tiles >= mma_pair_tiles, groups = paired ? (tiles + 1) / 2 : tiles;
     int resident;
-    const int w = choose_warps(chunks, pair_all ? (tiles + 1) / 2 : tiles, &resident);
-    /* n > 8 on many tiles (the classifiers): two tiles per block share the inputs. Measured on the
-     * H200 with 9 rows: Llama-1B's classifier 191 us against 302; but its qkv, gate/up and down
-     * projections lose (11.8, 38.6, 19.4 us against 10.2, 35.3, 15.5) with half the blocks and half
-     * the prefetch. */
-    const int paired = pair_all || (g->n > 8 && tiles >= MMA_SHARED_INPUT_TILES), groups = paired ? (tiles + 1) / 2 : tiles;
-    /* More groups than resident blocks (Llama-1B's classifier: 8,016 tiles): as many blocks as
+    const int w = choose_warps(chunks, groups, paired, &resident);
+    /* More groups than resident blocks (Llama-1B's classifier: 4,008 pairs): as many blocks as
      * resident, each looping over groups. Measured on an H100, Llama-1B decode: 1.154-1.155 ms
      * against 1.173-1.174 with one block per tile (two alternating runs each). */
     const int blocks = mma_persistent && groups > resident ? resident : groups;

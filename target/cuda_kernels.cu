@@ -13,9 +13,6 @@ namespace cg = cooperative_groups;
 #define NORM_THREADS 256
 #define ATT_THREADS (32 * ATT_QUERIES_PER_BLOCK / 2) /* a warp holds one or two queries */
 #define ATT_TILE 32                                         /* positions per tile: one per lane */
-#define ATT_SPLITS_MAX 16 /* blocks per (kv head, query block): the largest cluster */
-/* the most query elements (query, dim) of a block per thread, for head_dim <= 32 HS */
-#define ATT_ELEMS_PER_THREAD(HS) (ATT_QUERIES_PER_BLOCK * 32 * (HS) / ATT_THREADS)
 #define ATT_PREFETCH 3 /* tiles in flight per block for head_dim <= 64 (registers allow no more at 128) */
 
 __global__ void rmsnorm_kernel(float *x, void *out, DType odt, const float *w, int dim, float eps,
@@ -106,7 +103,7 @@ __device__ __forceinline__ void load_tile(const AttentionArgs &a, int kvh, int t
             const int d = lane + 32 * c;
             kr[i][c] = vr[i][c] = 0.0f;
             if (d >= hd || tp >= end) continue;
-            const size_t at = (size_t)tp * kvd + kvh * hd + d;
+            size_t at = (size_t)tp * kvd + kvh * hd + d;
             if (tp < pos) {
                 kr[i][c] = a.kc[at];
                 vr[i][c] = a.vc[at];
@@ -114,22 +111,11 @@ __device__ __forceinline__ void load_tile(const AttentionArgs &a, int kvh, int t
                 const float *row = a.qkv + (size_t)(tp - pos) * a.qkv_dim + qd;
                 kr[i][c] = rope_elem(row + kvh * hd, d, tp, hd, a.rope_interleaved, a.rope_cos, a.rope_sin);
                 vr[i][c] = row[kvd + kvh * hd + d];
+                if (owner) {
+                    a.kc[at] = kr[i][c];
+                    a.vc[at] = vr[i][c];
+                }
             }
-        }
-    }
-    if (!owner || end <= pos) return;
-    /* the cache writes after every load: a store between them would keep the compiler from
-     * issuing the next row's loads before this one's arrive */
-#pragma unroll
-    for (int i = 0; i < ATT_ROWS_PER_WARP; i++) {
-        const int tp = t0 + warp + i * ATT_WARPS;
-#pragma unroll
-        for (int c = 0; c < HS; c++) {
-            const int d = lane + 32 * c;
-            if (d >= hd || tp >= end || tp < pos) continue;
-            const size_t at = (size_t)tp * kvd + kvh * hd + d;
-            a.kc[at] = kr[i][c];
-            a.vc[at] = vr[i][c];
         }
     }
 }
@@ -201,23 +187,11 @@ __global__ void __launch_bounds__(ATT_THREADS) attention_kernel(AttentionArgs a)
         const int t = split + u * splits;
         if (t < n_tiles) load_tile<HS>(a, kvh, t * ATT_TILE, min(L, t * ATT_TILE + ATT_TILE), pos, qb == 0, kr[u], vr[u]);
     }
-    {
-        /* the block's queries after RoPE, every load issued before the first store (a loop of
-         * unknown trip count would wait for each element's loads in turn) */
-        float qv[ATT_ELEMS_PER_THREAD(HS)];
-#pragma unroll
-        for (int e = 0; e < ATT_ELEMS_PER_THREAD(HS); e++) {
-            const int i = threadIdx.x + e * ATT_THREADS, ql = i / hd, d = i % hd, qi = q0 + ql;
-            const int r = qi / group, h = kvh * group + qi % group;
-            qv[e] = ql < nq ? rope_elem(a.qkv + (size_t)r * a.qkv_dim + h * hd, d, pos + r, hd, a.rope_interleaved,
-                                        a.rope_cos, a.rope_sin)
-                            : 0.0f;
-        }
-#pragma unroll
-        for (int e = 0; e < ATT_ELEMS_PER_THREAD(HS); e++) {
-            const int i = threadIdx.x + e * ATT_THREADS;
-            if (i < ATT_QUERIES_PER_BLOCK * hd) qs[i] = qv[e];
-        }
+    for (int i = threadIdx.x; i < ATT_QUERIES_PER_BLOCK * hd; i += blockDim.x) {
+        const int ql = i / hd, d = i % hd, qi = q0 + ql, r = qi / group, h = kvh * group + qi % group;
+        qs[i] = ql < nq ? rope_elem(a.qkv + (size_t)r * a.qkv_dim + h * hd, d, pos + r, hd, a.rope_interleaved,
+                                    a.rope_cos, a.rope_sin)
+                        : 0.0f;
     }
 
     /* this warp's queries: w and nothing while they are few (each warp's latency is the kernel's),
@@ -309,31 +283,19 @@ __global__ void __launch_bounds__(ATT_THREADS) attention_kernel(AttentionArgs a)
     if (split != 0) return;
     /* out = sum_s w_s acc_s / sum_s w_s l_s, w_s = exp(m_s - max m): a thread per (query, dim);
      * a split with nothing visible has m = -inf and weight 0 */
-    const int n_parts = min(splits, n_tiles), part_stride = ATT_QUERIES_PER_BLOCK * stride;
+    const int n_parts = min(splits, n_tiles);
     for (int i = threadIdx.x; i < nq * hd; i += blockDim.x) {
         const int ql = i / hd, d = i % hd, qi = q0 + ql, r = qi / group, h = kvh * group + qi % group;
         const float *pq = merge + (size_t)ql * stride;
-        /* every split's (m, l, acc[d]) read at once, then summed in split order */
-        float m[ATT_SPLITS_MAX], l[ATT_SPLITS_MAX], o_s[ATT_SPLITS_MAX];
-#pragma unroll
-        for (int sp = 0; sp < ATT_SPLITS_MAX; sp++)
-            if (sp < n_parts) {
-                m[sp] = pq[sp * part_stride];
-                l[sp] = pq[sp * part_stride + 1];
-                o_s[sp] = pq[sp * part_stride + 2 + d];
-            }
         float M = -CUDART_INF_F;
-#pragma unroll
-        for (int sp = 0; sp < ATT_SPLITS_MAX; sp++)
-            if (sp < n_parts) M = fmaxf(M, m[sp]);
+        for (int sp = 0; sp < n_parts; sp++) M = fmaxf(M, pq[(size_t)sp * ATT_QUERIES_PER_BLOCK * stride]);
         float sum = 0.0f, o = 0.0f;
-#pragma unroll
-        for (int sp = 0; sp < ATT_SPLITS_MAX; sp++)
-            if (sp < n_parts) {
-                const float w = m[sp] == -CUDART_INF_F ? 0.0f : expf(m[sp] - M);
-                sum += w * l[sp];
-                o += w * o_s[sp];
-            }
+        for (int sp = 0; sp < n_parts; sp++) {
+            const float *pp = pq + (size_t)sp * ATT_QUERIES_PER_BLOCK * stride;
+            const float w = pp[0] == -CUDART_INF_F ? 0.0f : expf(pp[0] - M);
+            sum += w * pp[1];
+            o += w * pp[2 + d];
+        }
         store_elem(a.out, (size_t)r * qd + h * hd + d, a.odt, o / sum);
     }
 }
