@@ -45,7 +45,8 @@ void launch_gemv_mma(const GemvArgs *g, cudaStream_t s);
 /* For kernel_bench and gemv_init(): warps = 0 chooses the warps per block by occupancy (the
  * default), else at most that many; each warp takes at least min_chunks chunks of 64 inputs
  * (default 1); persistent (default 1): a launch with more tiles than the device holds blocks at once
- * runs only that many blocks, each looping over tiles; 0: one block per tile. */
+ * runs only that many blocks, each looping over tiles (or pairs of tiles); 0: one block per tile
+ * (or pair). */
 void gemv_mma_tune(int warps, int min_chunks, int persistent);
 /* Matrices of at least `tiles` tiles of 16 rows (default 1,024) take two tiles per block at every
  * row count; 0: none. */

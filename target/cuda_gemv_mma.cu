@@ -284,13 +284,16 @@ static int choose_warps(int chunks, int groups, int paired, int *resident) {
     return w;
 }
 
+/* Paired tiles keep one chunk ahead each, so that a warp has as many weight bytes in flight as
+ * with one tile (two chunks ahead of two tiles spilled, and measured 1.192 ms against 1.148 for a
+ * Llama-1B decode on an H100). */
 template <bool LOOP>
 static void launch_instance(const GemvArgs *g, int paired, dim3 grid, dim3 block, cudaStream_t s) {
     if (!paired) {
         if (g->n <= 8) launch_pdl(gemv_mma_kernel<1, 1, MMA_PREFETCH, LOOP>, grid, block, 0, s, *g);
         else launch_pdl(gemv_mma_kernel<2, 1, MMA_PREFETCH, LOOP>, grid, block, 0, s, *g);
     } else {
-        if (g->n <= 8) launch_pdl(gemv_mma_kernel<1, 2, MMA_PREFETCH, LOOP>, grid, block, 0, s, *g);
+        if (g->n <= 8) launch_pdl(gemv_mma_kernel<1, 2, MMA_PREFETCH / 2, LOOP>, grid, block, 0, s, *g);
         else launch_pdl(gemv_mma_kernel<2, 2, MMA_PREFETCH / 2, LOOP>, grid, block, 0, s, *g);
     }
 }
@@ -298,16 +301,19 @@ static void launch_instance(const GemvArgs *g, int paired, dim3 grid, dim3 block
 void launch_gemv_mma(const GemvArgs *g, cudaStream_t s) {
     CHECK(g->n >= 1 && g->n <= GEMV_ROWS_MAX && gemv_mma_supported(g), "mma gemv of %d rows, in %d", g->n, g->in);
     const int chunks = g->in / MMA_CHUNK, tiles = mma_tiles(g);
-    /* Matrices of many tiles (Llama-1B: gate/up and the classifier) take two tiles per block at
-     * every n, the warps chosen for the pairs; the others one. A function of the matrix only, so a
-     * row's sum order never changes with n. Measured on an H100, Llama-1B, with 9 rows the
-     * inputs' L2 traffic halves: T(9)/T(1) 1.23 against 1.35 (pairing gate/up, PF 1 at n <= 8). */
+    /* Matrices of at least mma_pair_tiles tiles (Llama-1B: gate/up and the classifier) take two
+     * tiles per block at every n, with the warps chosen for the pairs; the others one. This is a
+     * function of the matrix only, so a row's sum order never changes with n. With 9 rows, the
+     * inputs' loads then hold the L1/TEX pipeline half as long (gate/up: 68% busy against 37% with
+     * one row, while L2 is 50% busy). Measured on an H100, Llama-1B: T(9) 1.412 ms against 1.523,
+     * T(9)/T(1) 1.23 against 1.35; but decode 1.148-1.158 ms against 1.129. */
     const int paired = mma_pair_tiles && tiles >= mma_pair_tiles, groups = paired ? (tiles + 1) / 2 : tiles;
     int resident;
     const int w = choose_warps(chunks, groups, paired, &resident);
     /* More groups than resident blocks (Llama-1B's classifier: 4,008 pairs): as many blocks as
-     * resident, each looping over groups. Measured on an H100, Llama-1B decode: 1.154-1.155 ms
-     * against 1.173-1.174 with one block per tile (two alternating runs each). */
+     * resident, each looping over groups. Measured on an H100, Llama-1B decode (one tile per
+     * group then): 1.154-1.155 ms against 1.173-1.174 with one block per group (two alternating
+     * runs each). */
     const int blocks = mma_persistent && groups > resident ? resident : groups;
     const dim3 grid(blocks), block(w * 32);
     if (blocks < groups) launch_instance<true>(g, paired, grid, block, s);

@@ -12,7 +12,8 @@
 # bench      specdec bench on pycode-19m (drafters pycode-3m with and without --draft-ahead 2 and 3,
 #            pycode-3m@bf16, lookup:4, ngram:3;
 #            cuBLAS projections for comparison), a per-round trace, and a random-weight Llama-3.2-1B
-#            shape (fused, cuBLAS, CUDA-core, one block per classifier tile)
+#            shape (fused, cuBLAS, CUDA-core, one block per classifier tile, only the classifier's
+#            tiles paired)
 # big        the Llama-3.1-8B shape (a 16 GB synth)
 # kernels    tools/kernel_bench time: per-kernel timings in graphs (projections of pycode-19m and
 #            Llama-1B shapes, attention at every split count)
@@ -142,6 +143,8 @@ if [[ $MODES == *" bench "* ]]; then
         --context 128
     bench llama-1b_cuda_ctx1024 --target "$synth/llama-1b" --name llama-1b --context 1024
     SPECDEC_CUDA_GEMV_PERSISTENT=0 bench llama-1b_cuda_1pertile --target "$synth/llama-1b" --name llama-1b --context 128
+    # only the classifier's tiles paired (gate/up single): faster decode, slower verification
+    SPECDEC_CUDA_GEMV_PAIR=4096 bench llama-1b_cuda_pair4096 --target "$synth/llama-1b" --name llama-1b --context 128
 fi
 if [[ $MODES == *" big "* ]]; then
     run_logged synth_llama-8b "$SPECDEC" synth --shape llama-8b --dtype bf16 --out "$synth/llama-8b"
