@@ -305,8 +305,8 @@ void launch_gemv_mma(const GemvArgs *g, cudaStream_t s) {
      * tiles per block at every n, with the warps chosen for the pairs; the others one. This is a
      * function of the matrix only, so a row's sum order never changes with n. With 9 rows, the
      * inputs' loads then hold the L1/TEX pipeline half as long (gate/up: 68% busy against 37% with
-     * one row, while L2 is 50% busy). Measured on an H100, Llama-1B: T(9) 1.412 ms against 1.523,
-     * T(9)/T(1) 1.23 against 1.35; but decode 1.148-1.158 ms against 1.129. */
+     * one row, while L2 is 50% busy). Measured on an H100, Llama-1B, same call: T(9) 1.424 ms
+     * against 1.523, T(9)/T(1) 1.23 against 1.35; but decode 1.158 ms against 1.129. */
     const int paired = mma_pair_tiles && tiles >= mma_pair_tiles, groups = paired ? (tiles + 1) / 2 : tiles;
     int resident;
     const int w = choose_warps(chunks, groups, paired, &resident);
