@@ -61,6 +61,16 @@ FILE *fopen_check(const char *path, const char *mode, const char *file, int line
     return f;
 }
 
+int env_int(const char *name, int lo, int hi, int fallback) {
+    const char *v = getenv(name);
+    if (!v) return fallback;
+    char *end;
+    errno = 0;
+    long x = strtol(v, &end, 10);
+    if (!*v || *end || errno || x < lo || x > hi) fatal("%s is '%s': expected an integer from %d to %d", name, v, lo, hi);
+    return (int)x;
+}
+
 double now_seconds(void) {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);

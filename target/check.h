@@ -37,6 +37,10 @@ FILE *fopen_check(const char *path, const char *mode, const char *file, int line
 #define strdupCheck(s) strdup_check((s), __FILE__, __LINE__)
 #define fopenCheck(p, m) fopen_check((p), (m), __FILE__, __LINE__)
 
+/* The integer in environment variable `name`, from lo to hi; `fallback` when it is unset. An
+ * empty value, a non-number or one out of range is fatal(). */
+int env_int(const char *name, int lo, int hi, int fallback);
+
 /* Monotonic wall clock in seconds. */
 double now_seconds(void);
 

@@ -259,18 +259,9 @@ void gemv_init(void) {
     const char *kind = getenv("SPECDEC_CUDA_GEMV");
     if (kind && strcmp(kind, "mma") && strcmp(kind, "simt")) fatal("SPECDEC_CUDA_GEMV is '%s': expected mma or simt", kind);
     gemv_use_mma = !kind || !strcmp(kind, "mma");
-    const char *persistent = getenv("SPECDEC_CUDA_GEMV_PERSISTENT");
-    if (persistent && strcmp(persistent, "0") && strcmp(persistent, "1"))
-        fatal("SPECDEC_CUDA_GEMV_PERSISTENT is '%s': expected 0 or 1", persistent);
-    gemv_mma_tune(0, 1, !persistent || !strcmp(persistent, "1"));
-    const char *pair = getenv("SPECDEC_CUDA_GEMV_PAIR");
-    if (pair) {
-        char *end;
-        long tiles = strtol(pair, &end, 10);
-        if (!*pair || *end || tiles < 0 || tiles > 1 << 24)
-            fatal("SPECDEC_CUDA_GEMV_PAIR is '%s': expected a tile count from 0 to %d", pair, 1 << 24);
-        gemv_mma_pair_tiles((int)tiles);
-    }
+    gemv_mma_tune(0, 1, env_int("SPECDEC_CUDA_GEMV_PERSISTENT", 0, 1, 1));
+    const int pair = env_int("SPECDEC_CUDA_GEMV_PAIR", 0, 1 << 24, -1); /* -1: unset */
+    if (pair >= 0) gemv_mma_pair_tiles(pair);
     int dev, sms;
     cudaCheck(cudaGetDevice(&dev));
     cudaCheck(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, dev));

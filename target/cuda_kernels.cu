@@ -341,14 +341,9 @@ void attention_init(void) {
     attention_setup<1, ATT_PREFETCH>(0);
     attention_setup<2, ATT_PREFETCH>(1);
     attention_setup<4, 1>(2);
-    const char *env = getenv("SPECDEC_CUDA_ATT_SPLITS");
-    if (env) {
-        char *end;
-        long v = strtol(env, &end, 10);
-        if (*end || (v != 1 && v != 2 && v != 4 && v != 8 && v != 16))
-            fatal("SPECDEC_CUDA_ATT_SPLITS='%s': expected 1, 2, 4, 8 or 16", env);
-        attention_force_splits((int)v);
-    }
+    const int splits = env_int("SPECDEC_CUDA_ATT_SPLITS", 1, 16, 0);
+    if (splits & (splits - 1)) fatal("SPECDEC_CUDA_ATT_SPLITS is %d: expected 1, 2, 4, 8 or 16", splits);
+    if (splits) attention_force_splits(splits);
 }
 
 void attention_force_splits(int splits) { att_splits_forced = splits; }

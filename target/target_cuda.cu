@@ -323,15 +323,8 @@ Target *target_cuda_build(const Model *m, int max_batch) {
     ct->edt = m->tok_embed.dtype;
     ct->layers = (CudaLayer *)callocCheck((size_t)c->n_layers, sizeof(CudaLayer));
 
-    const char *rows_env = getenv("SPECDEC_CUDA_FUSED_ROWS");
-    ct->fused_rows = GEMV_ROWS_MAX;
-    if (rows_env) {
-        char *end;
-        long v = strtol(rows_env, &end, 10);
-        if (!*rows_env || *end || v < 0 || v > GEMV_ROWS_MAX)
-            fatal("SPECDEC_CUDA_FUSED_ROWS is '%s': expected 0 to %d", rows_env, GEMV_ROWS_MAX);
-        ct->fused_rows = (int)v;
-    }
+    const int rows_env = env_int("SPECDEC_CUDA_FUSED_ROWS", 0, GEMV_ROWS_MAX, -1); /* -1: unset */
+    ct->fused_rows = rows_env < 0 ? GEMV_ROWS_MAX : rows_env;
     if (!gemv_supported(ct->wdt, c->dim) || !gemv_supported(ct->wdt, c->n_heads * c->head_dim) ||
         !gemv_supported(ct->wdt, c->hidden_dim))
         ct->fused_rows = 0;
@@ -345,7 +338,7 @@ Target *target_cuda_build(const Model *m, int max_batch) {
      * large models without the former use cuBLAS for every forward, which also keeps greedy
      * speculative output identical to autoregressive output. */
     const int ins[3] = {c->dim, c->n_heads * c->head_dim, c->hidden_dim};
-    if (!rows_env && ct->weight_bytes > ((size_t)256 << 20) && !gemv_mma_enabled(ct->wdt, ins, 3)) ct->fused_rows = 0;
+    if (rows_env < 0 && ct->weight_bytes > ((size_t)256 << 20) && !gemv_mma_enabled(ct->wdt, ins, 3)) ct->fused_rows = 0;
     size_t free_b, total_b;
     cudaCheck(cudaMemGetInfo(&free_b, &total_b));
     if (cv.used > free_b) fatal("%s: %zu MB of weights do not fit in %zu MB of free GPU memory", m->path, cv.used >> 20, free_b >> 20);
