@@ -44,33 +44,6 @@ extern "C" {
 __device__ __forceinline__ void pdl_wait(void) { asm volatile("griddepcontrol.wait;" ::: "memory"); }
 __device__ __forceinline__ void pdl_trigger(void) { asm volatile("griddepcontrol.launch_dependents;" ::: "memory"); }
 
-/* Weights a later kernel will read, to be fetched into L2 while this kernel leaves DRAM idle (a
- * latency-bound phase such as attention, or a projection's tail): the pieces (r, p), r < rows,
- * p < pieces, at base + r * row_bytes + p * piece_stride, piece_bytes (a multiple of 16) each.
- * rows == 0: nothing. */
-typedef struct {
-    const char *base;
-    size_t row_bytes;
-    int rows, pieces, piece_stride, piece_bytes;
-} L2Plan;
-
-/* This thread's share (thread tid of nthreads) of the plan's pieces: fire-and-forget bulk
- * prefetches, which hold no register and wait for nothing. */
-__device__ __forceinline__ void l2_prefetch(const L2Plan &p, int tid, int nthreads) {
-#pragma unroll 1
-    for (int i = tid; i < p.rows * p.pieces; i += nthreads) {
-        const int r = i / p.pieces, q = i - r * p.pieces;
-        const char *at = p.base + (size_t)r * p.row_bytes + (size_t)q * p.piece_stride;
-        asm volatile("cp.async.bulk.prefetch.L2.global [%0], %1;" ::"l"(at), "r"(p.piece_bytes) : "memory");
-    }
-}
-
-/* The calling thread's index in the grid, and the grid's thread count. */
-__device__ __forceinline__ int grid_thread(void) {
-    return ((blockIdx.z * gridDim.y + blockIdx.y) * gridDim.x + blockIdx.x) * blockDim.x + threadIdx.x;
-}
-__device__ __forceinline__ int grid_threads(void) { return gridDim.x * gridDim.y * gridDim.z * blockDim.x; }
-
 /* cluster_x >= 1: the grid's x dimension runs in clusters of that many blocks (1 included, for
  * kernels that use cluster barriers whatever their split count); 0: no cluster. */
 template <typename... Params, typename... Args>

@@ -194,7 +194,6 @@ __global__ void __launch_bounds__(GEMV_WARPS * 32) gemv_kernel(GemvArgs g) {
         }
         unit = next;
     }
-    l2_prefetch(g.prefetch, grid_thread(), grid_threads());
 #undef ROW0
 #undef ROW1
 #undef WROW
@@ -223,14 +222,6 @@ static void launch_typed(const GemvArgs *g, cudaStream_t s) {
 void launch_gemv(const GemvArgs *g, cudaStream_t s) {
     if (gemv_use_mma && gemv_mma_supported(g)) launch_gemv_mma(g, s);
     else launch_gemv_simt(g, s);
-}
-
-L2Plan gemv_l2_plan(const GemvArgs *g, int chunks) {
-    if (gemv_use_mma && gemv_mma_supported(g)) return gemv_mma_l2_plan(g, chunks);
-    /* the CUDA-core kernel: every warp streams its rows from the start */
-    const size_t row_bytes = (size_t)g->in * dtype_size(g->wdt), prefix = (size_t)chunks * 64 * dtype_size(g->wdt);
-    L2Plan p = {(const char *)g->W, row_bytes, g->out, 1, 0, (int)(prefix < row_bytes ? prefix : row_bytes)};
-    return p;
 }
 
 void launch_gemv_simt(const GemvArgs *g, cudaStream_t s) {

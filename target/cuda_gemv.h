@@ -25,7 +25,6 @@ typedef struct {
     float *y;             /* (n, out) or (n, out / 2) for GEMV_SWIGLU */
     int n, in, out;
     GemvEpilogue epilogue;
-    L2Plan prefetch;      /* issued by each block once its own tiles are done: the next kernel's weights */
 } GemvArgs;
 
 /* Whether the fused kernels take rows of `in` elements of dtype dt (16-byte aligned rows). */
@@ -43,7 +42,6 @@ void launch_gemv_simt(const GemvArgs *g, cudaStream_t s);
 /* The tensor-core kernel: bf16 weights with `in` a multiple of 64. */
 int gemv_mma_supported(const GemvArgs *g);
 void launch_gemv_mma(const GemvArgs *g, cudaStream_t s);
-L2Plan gemv_mma_l2_plan(const GemvArgs *g, int chunks);
 /* For kernel_bench and gemv_init(): warps = 0 chooses the warps per block by occupancy (the
  * default), else at most that many; each warp takes at least min_chunks chunks of 64 inputs
  * (default 1); persistent (default 1): a launch with more tiles than the device holds blocks at once
@@ -53,11 +51,6 @@ void gemv_mma_tune(int warps, int min_chunks, int persistent);
 /* Matrices of at least `tiles` tiles of 16 rows (default 1,024) take two tiles per block at every
  * row count; 0: none. */
 void gemv_mma_pair_tiles(int tiles);
-/* The first `chunks` chunks of 64 inputs that each warp of launch_gemv(g) reads of every weight
- * row (the tensor-core kernel; for the CUDA-core one, the rows' first chunks * 64 elements), or
- * every row whole when that is less: what an earlier kernel can fetch into L2 so that each warp
- * starts from L2 (a plan that favoured some warps or blocks would not shorten the launch). */
-L2Plan gemv_l2_plan(const GemvArgs *g, int chunks);
 /* Whether launch_gemv() uses the tensor-core kernel for bf16 weights of these input sizes. */
 int gemv_mma_enabled(DType dt, const int *ins, int n_ins);
 

@@ -230,7 +230,6 @@ __global__ void __launch_bounds__(MMA_WARPS_MAX * 32) gemv_mma_kernel(GemvArgs g
         if (!LOOP) break; /* one group per block: the compiler need keep nothing for a next one */
         __syncthreads();  /* part and inv_rms are rewritten for the next group */
     }
-    l2_prefetch(g.prefetch, grid_thread(), grid_threads());
 }
 
 /* Warps per block: as many as the tile's chunks allow (at least MMA_MIN_CHUNKS each: fewer, and
@@ -299,9 +298,8 @@ static void launch_instance(const GemvArgs *g, int paired, dim3 grid, dim3 block
     }
 }
 
-/* Blocks, warps per block and groups (one or two tiles each) of a launch for g: a function of the
- * matrix only, never of n. */
-static void mma_layout(const GemvArgs *g, int *blocks, int *warps, int *groups, int *paired) {
+void launch_gemv_mma(const GemvArgs *g, cudaStream_t s) {
+    CHECK(g->n >= 1 && g->n <= GEMV_ROWS_MAX && gemv_mma_supported(g), "mma gemv of %d rows, in %d", g->n, g->in);
     const int chunks = g->in / MMA_CHUNK, tiles = mma_tiles(g);
     /* Matrices of at least mma_pair_tiles tiles (Llama-1B: gate/up and the classifier) take two
      * tiles per block at every n, with the warps chosen for the pairs; the others one. This is a
@@ -309,47 +307,15 @@ static void mma_layout(const GemvArgs *g, int *blocks, int *warps, int *groups, 
      * inputs' loads then hold the L1/TEX pipeline half as long (gate/up: 68% busy against 37% with
      * one row, while L2 is 50% busy). Measured on an H100, Llama-1B, same call: T(9) 1.424 ms
      * against 1.523, T(9)/T(1) 1.23 against 1.35; but decode 1.158 ms against 1.129. */
-    *paired = mma_pair_tiles && tiles >= mma_pair_tiles;
-    *groups = *paired ? (tiles + 1) / 2 : tiles;
+    const int paired = mma_pair_tiles && tiles >= mma_pair_tiles, groups = paired ? (tiles + 1) / 2 : tiles;
     int resident;
-    *warps = choose_warps(chunks, *groups, *paired, &resident);
+    const int w = choose_warps(chunks, groups, paired, &resident);
     /* More groups than resident blocks (Llama-1B's classifier: 4,008 pairs): as many blocks as
      * resident, each looping over groups. Measured on an H100, Llama-1B decode (one tile per
      * group then): 1.154-1.155 ms against 1.173-1.174 with one block per group (two alternating
      * runs each). */
-    *blocks = mma_persistent && *groups > resident ? resident : *groups;
-}
-
-void launch_gemv_mma(const GemvArgs *g, cudaStream_t s) {
-    CHECK(g->n >= 1 && g->n <= GEMV_ROWS_MAX && gemv_mma_supported(g), "mma gemv of %d rows, in %d", g->n, g->in);
-    int blocks, warps, groups, paired;
-    mma_layout(g, &blocks, &warps, &groups, &paired);
-    const dim3 grid(blocks), block(warps * 32);
+    const int blocks = mma_persistent && groups > resident ? resident : groups;
+    const dim3 grid(blocks), block(w * 32);
     if (blocks < groups) launch_instance<true>(g, paired, grid, block, s);
     else launch_instance<false>(g, paired, grid, block, s);
-}
-
-/* Warp w reads chunks [w * per_warp, (w + 1) * per_warp) of its tiles' rows, first to last, so the
- * first `chunks` of each such range, for every row, are what every warp needs first. A looping
- * launch (the classifier) reads its first wave of groups first: those rows, whole or in part. */
-L2Plan gemv_mma_l2_plan(const GemvArgs *g, int chunks) {
-    L2Plan p = {};
-    int blocks, warps, groups, paired;
-    mma_layout(g, &blocks, &warps, &groups, &paired);
-    const int total = g->in / MMA_CHUNK, per_warp = (total + warps - 1) / warps, ranges = (total + per_warp - 1) / per_warp;
-    int k = chunks < per_warp ? chunks : per_warp;
-    if (k > total - (ranges - 1) * per_warp) k = total - (ranges - 1) * per_warp; /* the last range may be short */
-    if (blocks < groups && g->epilogue == GEMV_SWIGLU) return p; /* a wave's rows are not contiguous there */
-    const int wave_rows = blocks * (paired ? 2 : 1) * 16;
-    p.base = (const char *)g->W;
-    p.row_bytes = (size_t)g->in * sizeof(__nv_bfloat16);
-    p.rows = blocks < groups && wave_rows < g->out ? wave_rows : g->out;
-    p.pieces = ranges;
-    p.piece_stride = per_warp * MMA_CHUNK * (int)sizeof(__nv_bfloat16);
-    p.piece_bytes = k * MMA_CHUNK * (int)sizeof(__nv_bfloat16);
-    if (k == per_warp && ranges * per_warp == total) { /* every row whole: one piece per row */
-        p.pieces = 1;
-        p.piece_bytes = (int)p.row_bytes;
-    }
-    return p;
 }

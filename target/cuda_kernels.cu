@@ -172,9 +172,6 @@ __global__ void __launch_bounds__(ATT_THREADS) attention_kernel(AttentionArgs a)
      * arrive now, wait just before that write */
     asm volatile("barrier.cluster.arrive.relaxed.aligned;" ::: "memory");
     pdl_trigger();
-    /* attention leaves DRAM nearly idle: the next projections' weights start on their way */
-    l2_prefetch(a.prefetch[0], grid_thread(), grid_threads());
-    l2_prefetch(a.prefetch[1], grid_thread(), grid_threads());
     pdl_wait(); /* everything below, the position included, may come from earlier kernels */
     const int split = blockIdx.x, kvh = blockIdx.y, qb = blockIdx.z;
     const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;

@@ -28,7 +28,6 @@ typedef struct {
     DType odt;
     const int *pos;        /* device: position of row 0 */
     int n, n_heads, n_kv_heads, head_dim, rope_interleaved;
-    L2Plan prefetch[2];    /* issued as the kernel starts: the weights of the projections after it */
 } AttentionArgs;
 
 /* Causal grouped-query attention of n rows at positions [pos, pos + n) over the cache and the

@@ -63,7 +63,6 @@ typedef struct {
     int *tokens;             /*   then the input token ids (pos + 1): one copy writes both */
     void *cublas_ws;         /* cuBLAS workspace, so graph capture never allocates */
     int fused_rows;          /* forwards of at most this many rows use the fused projections */
-    int l2_chunks, l2_where; /* L2 prefetch of weights: chunks per warp (0: off); 1 attention, 2 tails, 3 both */
     /* host side */
     int *h_io;               /* (1 + max_batch) pinned staging for pos and tokens */
     cudaStream_t stream;     /* where forwards run: own_stream, or a decoding loop's */

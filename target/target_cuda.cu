@@ -26,18 +26,9 @@ static void gemm(CudaTarget *ct, const void *W, const void *x, float *y, int n, 
 }
 
 static void fused_gemv(CudaTarget *ct, const void *W, const float *a, const float *norm, float *y, int n, int in,
-                       int out, GemvEpilogue ep, L2Plan prefetch) {
-    GemvArgs g = {W, ct->wdt, a, norm, ct->cfg.norm_eps, y, n, in, out, ep, prefetch};
+                       int out, GemvEpilogue ep) {
+    GemvArgs g = {W, ct->wdt, a, norm, ct->cfg.norm_eps, y, n, in, out, ep};
     launch_gemv(&g, ct->stream);
-}
-
-/* What to fetch into L2 ahead of the projection W (in, out): its first `chunks` per warp, or
- * nothing when prefetching is off (ct->l2_chunks == 0). */
-static L2Plan plan(const CudaTarget *ct, const void *W, int in, int out, GemvEpilogue ep, int chunks) {
-    L2Plan none = {};
-    if (!chunks) return none;
-    GemvArgs g = {W, ct->wdt, NULL, NULL, 0.0f, NULL, 1, in, out, ep, none};
-    return gemv_l2_plan(&g, chunks);
 }
 
 static void forward_launches(CudaTarget *ct, int n, int n_logits) {
@@ -46,7 +37,7 @@ static void forward_launches(CudaTarget *ct, int n, int n_logits) {
     int fused = n <= ct->fused_rows;
     size_t cache_stride = (size_t)c->seq_len * kvd;
     cudaStream_t st = ct->stream;
-    AttentionArgs att = {};
+    AttentionArgs att;
     att.qkv = ct->qkv;
     att.qkv_dim = ct->qkv_dim;
     att.rope_cos = ct->rope_cos;
@@ -65,24 +56,11 @@ static void forward_launches(CudaTarget *ct, int n, int n_logits) {
         att.kc = ct->key_cache + l * cache_stride;
         att.vc = ct->value_cache + l * cache_stride;
         if (fused) {
-            /* L2 prefetch (SPECDEC_CUDA_L2_PREFETCH): attention fetches all of O and the first
-             * chunks of gate/up; with the tails too, each projection's blocks fetch the next
-             * projection's first chunks as they finish */
-            const int k = ct->l2_chunks, tails = ct->l2_where & 2 ? k : 0, at_att = ct->l2_where & 1 ? k : 0;
-            const int big = 1 << 20;
-            L2Plan next = {};
-            if (l + 1 < c->n_layers) next = plan(ct, ct->layers[l + 1].wqkv, D, ct->qkv_dim, GEMV_STORE, tails);
-            else if (n_logits) next = plan(ct, ct->lm_head, D, c->vocab_size, GEMV_STORE, tails);
-            att.prefetch[0] = plan(ct, L->wo, qd, D, GEMV_RESIDUAL, at_att ? big : 0);
-            att.prefetch[1] = plan(ct, L->w_gate_up, D, 2 * H, GEMV_SWIGLU, at_att);
-            fused_gemv(ct, L->wqkv, ct->x, L->attn_norm, ct->qkv, n, D, ct->qkv_dim, GEMV_STORE,
-                       plan(ct, L->wo, qd, D, GEMV_RESIDUAL, tails));
+            fused_gemv(ct, L->wqkv, ct->x, L->attn_norm, ct->qkv, n, D, ct->qkv_dim, GEMV_STORE);
             launch_attention(&att, st);
-            fused_gemv(ct, L->wo, (const float *)ct->att, NULL, ct->x, n, qd, D, GEMV_RESIDUAL,
-                       plan(ct, L->w_gate_up, D, 2 * H, GEMV_SWIGLU, tails));
-            fused_gemv(ct, L->w_gate_up, ct->x, L->ffn_norm, (float *)ct->hb, n, D, 2 * H, GEMV_SWIGLU,
-                       plan(ct, L->w_down, H, D, GEMV_RESIDUAL, tails));
-            fused_gemv(ct, L->w_down, (const float *)ct->hb, NULL, ct->x, n, H, D, GEMV_RESIDUAL, next);
+            fused_gemv(ct, L->wo, (const float *)ct->att, NULL, ct->x, n, qd, D, GEMV_RESIDUAL);
+            fused_gemv(ct, L->w_gate_up, ct->x, L->ffn_norm, (float *)ct->hb, n, D, 2 * H, GEMV_SWIGLU);
+            fused_gemv(ct, L->w_down, (const float *)ct->hb, NULL, ct->x, n, H, D, GEMV_RESIDUAL);
             continue;
         }
         launch_rmsnorm(ct->x, ct->xn, ct->wdt, L->attn_norm, n, D, c->norm_eps, l == 0 ? ct->tokens : NULL,
@@ -97,10 +75,8 @@ static void forward_launches(CudaTarget *ct, int n, int n_logits) {
     }
     if (n_logits == 0) return;
     const float *last = ct->x + (size_t)(n - n_logits) * D;
-    if (fused) { /* its tail fetches the next step's first projection */
-        const int tails = ct->l2_where & 2 ? ct->l2_chunks : 0;
-        fused_gemv(ct, ct->lm_head, last, ct->final_norm, ct->logits, n_logits, D, c->vocab_size, GEMV_STORE,
-                   plan(ct, ct->layers[0].wqkv, D, ct->qkv_dim, GEMV_STORE, tails));
+    if (fused) {
+        fused_gemv(ct, ct->lm_head, last, ct->final_norm, ct->logits, n_logits, D, c->vocab_size, GEMV_STORE);
         return;
     }
     launch_rmsnorm((float *)last, ct->xn, ct->wdt, ct->final_norm, n_logits, D, c->norm_eps, NULL, NULL, ct->edt, st);
@@ -347,8 +323,6 @@ Target *target_cuda_build(const Model *m, int max_batch) {
     ct->edt = m->tok_embed.dtype;
     ct->layers = (CudaLayer *)callocCheck((size_t)c->n_layers, sizeof(CudaLayer));
 
-    ct->l2_chunks = env_int("SPECDEC_CUDA_L2_PREFETCH", 0, 1 << 16, 0);
-    ct->l2_where = env_int("SPECDEC_CUDA_L2_PREFETCH_AT", 1, 3, 1);
     const int rows_env = env_int("SPECDEC_CUDA_FUSED_ROWS", 0, GEMV_ROWS_MAX, -1); /* -1: unset */
     ct->fused_rows = rows_env < 0 ? GEMV_ROWS_MAX : rows_env;
     if (!gemv_supported(ct->wdt, c->dim) || !gemv_supported(ct->wdt, c->n_heads * c->head_dim) ||

@@ -84,7 +84,7 @@ static int check(void) {
             for (int with_norm = 0; with_norm < 2; with_norm++) {
                 float *row0_alone = NULL;
                 for (int n = 1; n <= GEMV_ROWS_MAX; n++) {
-                    GemvArgs g = {W, DTYPE_BF16, a, with_norm ? norm : NULL, 1e-5f, y, n, in, out, eps[e], {}};
+                    GemvArgs g = {W, DTYPE_BF16, a, with_norm ? norm : NULL, 1e-5f, y, n, in, out, eps[e]};
                     int ycols = eps[e] == GEMV_SWIGLU ? out / 2 : out;
                     size_t count = (size_t)n * ycols;
                     float *ref = run_once(0, g, y0, count), *got = run_once(1, g, y0, count);
@@ -204,7 +204,7 @@ static void time_gemv(const char *model, const Shape *shapes, int n_shapes, int 
             printf("\n    %-10s", names[v]);
             gemv_mma_tune(warps[v], min_chunks[v], v != 3);
             for (int ri = 0; ri < 4; ri++) {
-                GemvArgs g = {NULL, DTYPE_BF16, a, sh->norm ? norm : NULL, 1e-5f, y, rows[ri], sh->in, sh->out, sh->epilogue, {}};
+                GemvArgs g = {NULL, DTYPE_BF16, a, sh->norm ? norm : NULL, 1e-5f, y, rows[ri], sh->in, sh->out, sh->epilogue};
                 c.g = g;
                 c.mma = v > 0;
                 double us = time_graph(enqueue_gemv, &c);
