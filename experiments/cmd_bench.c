@@ -31,6 +31,22 @@
 
 int bench_tokenizer(const char *tokenizer_path, const char *out_json_path);
 
+extern char **environ;
+
+/* Every SPECDEC_* variable of the environment (the backends' tuning knobs among them), so that a
+ * result says what it was measured under. */
+static cJSON *environment_settings(void) {
+    cJSON *o = cJSON_CreateObject();
+    for (char **e = environ; *e; e++) {
+        const char *eq = strchr(*e, '=');
+        if (strncmp(*e, "SPECDEC_", 8) || !eq) continue;
+        char name[128];
+        snprintf(name, sizeof name, "%.*s", (int)(eq - *e), *e);
+        cJSON_AddStringToObject(o, name, eq + 1);
+    }
+    return o;
+}
+
 #define BENCH_K_MAX 16
 #define BENCH_MAX_GAMMAS 16
 
@@ -388,6 +404,7 @@ int cmd_bench(int argc, char **argv) {
     cJSON_AddStringToObject(j, "device_name", dev_name);
     cJSON_AddStringToObject(j, "weights_dtype", dtype_name(m.lm_head.dtype));
     cJSON_AddNumberToObject(j, "context", a.context);
+    cJSON_AddItemToObject(j, "environment", environment_settings());
     if (sms) cJSON_AddNumberToObject(j, "fused_projection_rows", fused_rows);
     cJSON_AddNumberToObject(j, "copy_bandwidth_gbs", bw);
     cJSON *dec = cJSON_AddObjectToObject(j, "decode");

@@ -23,6 +23,11 @@ extern "C" {
 #define CUDA_HEAD_DIM_MAX 128  /* attention keeps two queries per warp in registers up to this */
 #define CUDA_GRAPH_ROWS_MAX 65 /* forward graphs are captured for 1..this many rows (gamma <= 64) */
 
+/* SPECDEC_CUDA_SKIP=mask (timing only: the outputs are wrong): a fused forward (decode and
+ * verification) leaves out these launches, so that `specdec bench` shows each one's share of a
+ * forward in graphs, overlap included, which timing the kernels alone cannot. */
+enum { SKIP_QKV = 1, SKIP_ATTENTION = 2, SKIP_O = 4, SKIP_GATE_UP = 8, SKIP_DOWN = 16, SKIP_CLASSIFIER = 32, SKIP_ALL = 63 };
+
 typedef struct {
     const float *attn_norm; /* (dim) */
     const void *wqkv;       /* (n_heads * head_dim + 2 * kv_dim, dim): q, k, v rows stacked */
@@ -63,6 +68,7 @@ typedef struct {
     int *tokens;             /*   then the input token ids (pos + 1): one copy writes both */
     void *cublas_ws;         /* cuBLAS workspace, so graph capture never allocates */
     int fused_rows;          /* forwards of at most this many rows use the fused projections */
+    int skip_launches;       /* SKIP_* bits: launches a fused forward leaves out (timing only) */
     /* host side */
     int *h_io;               /* (1 + max_batch) pinned staging for pos and tokens */
     cudaStream_t stream;     /* where forwards run: own_stream, or a decoding loop's */

@@ -56,11 +56,12 @@ static void forward_launches(CudaTarget *ct, int n, int n_logits) {
         att.kc = ct->key_cache + l * cache_stride;
         att.vc = ct->value_cache + l * cache_stride;
         if (fused) {
-            fused_gemv(ct, L->wqkv, ct->x, L->attn_norm, ct->qkv, n, D, ct->qkv_dim, GEMV_STORE);
-            launch_attention(&att, st);
-            fused_gemv(ct, L->wo, (const float *)ct->att, NULL, ct->x, n, qd, D, GEMV_RESIDUAL);
-            fused_gemv(ct, L->w_gate_up, ct->x, L->ffn_norm, (float *)ct->hb, n, D, 2 * H, GEMV_SWIGLU);
-            fused_gemv(ct, L->w_down, (const float *)ct->hb, NULL, ct->x, n, H, D, GEMV_RESIDUAL);
+            const int skip = ct->skip_launches;
+            if (!(skip & SKIP_QKV)) fused_gemv(ct, L->wqkv, ct->x, L->attn_norm, ct->qkv, n, D, ct->qkv_dim, GEMV_STORE);
+            if (!(skip & SKIP_ATTENTION)) launch_attention(&att, st);
+            if (!(skip & SKIP_O)) fused_gemv(ct, L->wo, (const float *)ct->att, NULL, ct->x, n, qd, D, GEMV_RESIDUAL);
+            if (!(skip & SKIP_GATE_UP)) fused_gemv(ct, L->w_gate_up, ct->x, L->ffn_norm, (float *)ct->hb, n, D, 2 * H, GEMV_SWIGLU);
+            if (!(skip & SKIP_DOWN)) fused_gemv(ct, L->w_down, (const float *)ct->hb, NULL, ct->x, n, H, D, GEMV_RESIDUAL);
             continue;
         }
         launch_rmsnorm(ct->x, ct->xn, ct->wdt, L->attn_norm, n, D, c->norm_eps, l == 0 ? ct->tokens : NULL,
@@ -76,7 +77,8 @@ static void forward_launches(CudaTarget *ct, int n, int n_logits) {
     if (n_logits == 0) return;
     const float *last = ct->x + (size_t)(n - n_logits) * D;
     if (fused) {
-        fused_gemv(ct, ct->lm_head, last, ct->final_norm, ct->logits, n_logits, D, c->vocab_size, GEMV_STORE);
+        if (!(ct->skip_launches & SKIP_CLASSIFIER))
+            fused_gemv(ct, ct->lm_head, last, ct->final_norm, ct->logits, n_logits, D, c->vocab_size, GEMV_STORE);
         return;
     }
     launch_rmsnorm((float *)last, ct->xn, ct->wdt, ct->final_norm, n_logits, D, c->norm_eps, NULL, NULL, ct->edt, st);
@@ -324,6 +326,10 @@ Target *target_cuda_build(const Model *m, int max_batch) {
     ct->layers = (CudaLayer *)callocCheck((size_t)c->n_layers, sizeof(CudaLayer));
 
     const int rows_env = env_int("SPECDEC_CUDA_FUSED_ROWS", 0, GEMV_ROWS_MAX, -1); /* -1: unset */
+    ct->skip_launches = env_int("SPECDEC_CUDA_SKIP", 0, SKIP_ALL, 0);
+    if (ct->skip_launches)
+        fprintf(stderr, "specdec: SPECDEC_CUDA_SKIP=%d leaves launches out of every fused forward: timing only, the outputs are wrong\n",
+                ct->skip_launches);
     ct->fused_rows = rows_env < 0 ? GEMV_ROWS_MAX : rows_env;
     if (!gemv_supported(ct->wdt, c->dim) || !gemv_supported(ct->wdt, c->n_heads * c->head_dim) ||
         !gemv_supported(ct->wdt, c->hidden_dim))

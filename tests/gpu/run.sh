@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The CUDA backend on the device machine, in one call: build, tests, memcheck, benchmarks.
 #
-#   bash tests/gpu/run.sh [kernels] [tests|quick] [bench] [big] [profile]      (default: tests bench)
+#   bash tests/gpu/run.sh [kernels] [tests|quick] [bench] [share] [big] [profile]   (default: tests bench)
 #
 # tests      test_cuda_logits, test_cuda_greedy, test_cuda_sampling (tests/gpu/*.c),
 #            compute-sanitizer memcheck on short speculative generations (greedy and sampled,
@@ -14,6 +14,8 @@
 #            cuBLAS projections for comparison), a per-round trace, and a random-weight Llama-3.2-1B
 #            shape (fused, cuBLAS, CUDA-core, one block per classifier tile, only the classifier's
 #            tiles paired)
+# share      each launch's share of a Llama-1B forward in graphs: bench with SPECDEC_CUDA_SKIP
+#            leaving out the qkv, attention, o, gate/up, down or classifier launches in turn
 # big        the Llama-3.1-8B shape (a 16 GB synth)
 # kernels    tools/kernel_bench time: per-kernel timings in graphs (projections of pycode-19m and
 #            Llama-1B shapes, attention at every split count)
@@ -145,6 +147,12 @@ if [[ $MODES == *" bench "* ]]; then
     SPECDEC_CUDA_GEMV_PERSISTENT=0 bench llama-1b_cuda_1pertile --target "$synth/llama-1b" --name llama-1b --context 128
     # only the classifier's tiles paired (gate/up single): faster decode, slower verification
     SPECDEC_CUDA_GEMV_PAIR=4096 bench llama-1b_cuda_pair4096 --target "$synth/llama-1b" --name llama-1b --context 128
+fi
+if [[ $MODES == *" share "* ]]; then
+    [ -d "$synth/llama-1b" ] || "$SPECDEC" synth --shape llama-1b --dtype bf16 --out "$synth/llama-1b" >/dev/null
+    for skip in 0 1 2 4 8 16 32; do
+        SPECDEC_CUDA_SKIP=$skip bench llama-1b_cuda_skip$skip --target "$synth/llama-1b" --name llama-1b --context 128
+    done
 fi
 if [[ $MODES == *" big "* ]]; then
     run_logged synth_llama-8b "$SPECDEC" synth --shape llama-8b --dtype bf16 --out "$synth/llama-8b"
