@@ -57,6 +57,7 @@ double cuda_copy_bandwidth(size_t bytes, int iters) {
 }
 
 int cuda_fused_rows(const Target *t) { return ((const CudaTarget *)t->state)->fused_rows; }
+int cuda_skipped_launches(const Target *t) { return ((const CudaTarget *)t->state)->skip_launches; }
 
 double cuda_forward_seconds(Target *t, int n, int iters) {
     CudaTarget *ct = cuda_target_of(t);

@@ -17,6 +17,8 @@ void cuda_device_info(char *name, size_t name_size, int *sms);
 double cuda_copy_bandwidth(size_t bytes, int iters);
 /* Forwards of at most this many rows use the fused projections (cuda_target.h), more use cuBLAS. */
 int cuda_fused_rows(const Target *t);
+/* The SKIP_* launches its fused forwards leave out (SPECDEC_CUDA_SKIP; cuda_target.h); 0: none. */
+int cuda_skipped_launches(const Target *t);
 /* Seconds per forward of n rows at position t->len (the cache must hold t->len positions), the
  * logits staying on the device: replays of the forward graph timed with events, median of five
  * batches of `iters`. The cache past t->len is overwritten; t->len is unchanged. */

@@ -119,6 +119,9 @@ bench() { # name, bench options...
     run_logged "bench_$name" "$SPECDEC" bench --device cuda --out "$LOGS/bench/$name.json" "$@"
 }
 synth=/tmp/specdec-synth
+synth_llama_1b() { # the random-weight Llama-3.2-1B shape, written once per machine
+    [ -d "$synth/llama-1b" ] || run_logged synth_llama-1b "$SPECDEC" synth --shape llama-1b --dtype bf16 --out "$synth/llama-1b"
+}
 mkdir -p "$synth"
 if [[ $MODES == *" bench "* ]]; then
     bench pycode-19m_cuda_pycode-3m --target pycode/pycode-19m --drafter model:pycode/pycode-3m --gammas 1,2,3,4,5,6,8
@@ -138,7 +141,7 @@ if [[ $MODES == *" bench "* ]]; then
     run_logged trace_pycode-3m "$SPECDEC" generate --target pycode/pycode-19m --device cuda --decoder spec \
         --drafter model:pycode/pycode-3m --gamma 4 --max-new-tokens 128 --prompt-ids "$ids" --json \
         --trace "$LOGS/trace_pycode-3m.jsonl"
-    run_logged synth_llama-1b "$SPECDEC" synth --shape llama-1b --dtype bf16 --out "$synth/llama-1b"
+    synth_llama_1b
     bench llama-1b_cuda --target "$synth/llama-1b" --name llama-1b --context 128
     SPECDEC_CUDA_FUSED_ROWS=0 bench llama-1b_cuda_cublas --target "$synth/llama-1b" --name llama-1b --context 128
     SPECDEC_CUDA_GEMV=simt SPECDEC_CUDA_FUSED_ROWS=16 bench llama-1b_cuda_simt --target "$synth/llama-1b" --name llama-1b \
@@ -149,7 +152,7 @@ if [[ $MODES == *" bench "* ]]; then
     SPECDEC_CUDA_GEMV_PAIR=4096 bench llama-1b_cuda_pair4096 --target "$synth/llama-1b" --name llama-1b --context 128
 fi
 if [[ $MODES == *" share "* ]]; then
-    [ -d "$synth/llama-1b" ] || "$SPECDEC" synth --shape llama-1b --dtype bf16 --out "$synth/llama-1b" >/dev/null
+    synth_llama_1b
     for skip in 0 1 2 4 8 16 32; do
         SPECDEC_CUDA_SKIP=$skip bench llama-1b_cuda_skip$skip --target "$synth/llama-1b" --name llama-1b --context 128
     done
@@ -170,7 +173,7 @@ if [[ $MODES == *" profile "* ]]; then
             failed+=("ncu k=$k")
         tail -2 "$LOGS/ncu_19m_k$k.csv"
     done
-    [ -d "$synth/llama-1b" ] || "$SPECDEC" synth --shape llama-1b --dtype bf16 --out "$synth/llama-1b" >/dev/null
+    synth_llama_1b
     # 16 prefill attention launches, then 82 matching kernels per forward, 8 forwards per row count:
     # durations of the second forward of 1, 8 and 9 rows, and for 1 and 9 the full sections of
     # its layer 1 (projections qkv, o, gate/up, down and attention)
