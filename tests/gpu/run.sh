@@ -86,7 +86,7 @@ if [[ $MODES == *" tests "* || $MODES == *" quick "* || $MODES == *" persistent 
 fi
 memcheck() { # name, generate options...
     local name=$1; shift
-    run_logged "memcheck_$name" compute-sanitizer --tool memcheck --leak-check full --error-exitcode 9 \
+    run_logged "memcheck_$name" timeout 300 compute-sanitizer --tool memcheck --leak-check full --error-exitcode 9 \
         "$SPECDEC" generate --target pycode/pycode-19m --device cuda --max-new-tokens 24 \
         --prompt-ids 0,4299,12,7,8,25 --json "$@"
 }
@@ -121,7 +121,7 @@ fi
 
 bench() { # name, bench options...
     local name=$1; shift
-    run_logged "bench_$name" "$SPECDEC" bench --device cuda --out "$LOGS/bench/$name.json" "$@"
+    run_logged "bench_$name" timeout 300 "$SPECDEC" bench --device cuda --out "$LOGS/bench/$name.json" "$@"
 }
 synth=/tmp/specdec-synth
 synth_llama_1b() { # the random-weight Llama-3.2-1B shape, written once per machine
@@ -161,8 +161,8 @@ if [[ $MODES == *" persistent "* ]]; then
     # decode / verification / end-to-end speed against the layered forward, alternating
     synth_llama_1b
     [ -x "$BUILD/test_cuda_persistent" ] &&
-        run_logged test_cuda_persistent timeout 600 "$BUILD/test_cuda_persistent" pycode/pycode-19m pycode/pycode-3m "$synth/llama-1b"
-    [ -x "$BUILD/test_cuda_greedy" ] && SPECDEC_CUDA_PERSISTENT=1 run_logged test_cuda_greedy_persistent timeout 600 "$BUILD/test_cuda_greedy"
+        run_logged test_cuda_persistent timeout 240 "$BUILD/test_cuda_persistent" pycode/pycode-19m pycode/pycode-3m "$synth/llama-1b"
+    [ -x "$BUILD/test_cuda_greedy" ] && SPECDEC_CUDA_PERSISTENT=1 run_logged test_cuda_greedy_persistent timeout 300 "$BUILD/test_cuda_greedy"
     SPECDEC_CUDA_PERSISTENT=1 memcheck persistent_spec_model --decoder spec --drafter model:pycode/pycode-3m --gamma 4
     for round in 1 2; do
         bench llama-1b_cuda_layered$round --target "$synth/llama-1b" --name llama-1b --context 128
