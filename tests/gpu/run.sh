@@ -121,7 +121,7 @@ fi
 
 bench() { # name, bench options...
     local name=$1; shift
-    run_logged "bench_$name" timeout 300 "$SPECDEC" bench --device cuda --out "$LOGS/bench/$name.json" "$@"
+    run_logged "bench_$name" timeout 150 "$SPECDEC" bench --device cuda --out "$LOGS/bench/$name.json" "$@"
 }
 synth=/tmp/specdec-synth
 synth_llama_1b() { # the random-weight Llama-3.2-1B shape, written once per machine
@@ -161,7 +161,7 @@ if [[ $MODES == *" persistent "* ]]; then
     # decode / verification / end-to-end speed against the layered forward, alternating
     synth_llama_1b
     [ -x "$BUILD/test_cuda_persistent" ] &&
-        run_logged test_cuda_persistent timeout 240 "$BUILD/test_cuda_persistent" pycode/pycode-19m pycode/pycode-3m "$synth/llama-1b"
+        run_logged test_cuda_persistent timeout 120 "$BUILD/test_cuda_persistent" pycode/pycode-19m pycode/pycode-3m "$synth/llama-1b"
     [ -x "$BUILD/test_cuda_greedy" ] && SPECDEC_CUDA_PERSISTENT=1 run_logged test_cuda_greedy_persistent timeout 300 "$BUILD/test_cuda_greedy"
     SPECDEC_CUDA_PERSISTENT=1 memcheck persistent_spec_model --decoder spec --drafter model:pycode/pycode-3m --gamma 4
     for round in 1 2; do
