@@ -162,8 +162,6 @@ if [[ $MODES == *" persistent "* ]]; then
     synth_llama_1b
     [ -x "$BUILD/test_cuda_persistent" ] &&
         run_logged test_cuda_persistent timeout 120 "$BUILD/test_cuda_persistent" pycode/pycode-19m pycode/pycode-3m "$synth/llama-1b"
-    [ -x "$BUILD/test_cuda_greedy" ] && SPECDEC_CUDA_PERSISTENT=1 run_logged test_cuda_greedy_persistent timeout 300 "$BUILD/test_cuda_greedy"
-    SPECDEC_CUDA_PERSISTENT=1 memcheck persistent_spec_model --decoder spec --drafter model:pycode/pycode-3m --gamma 4
     for round in 1 2; do
         bench llama-1b_cuda_layered$round --target "$synth/llama-1b" --name llama-1b --context 128
         SPECDEC_CUDA_PERSISTENT=1 bench llama-1b_cuda_persistent$round --target "$synth/llama-1b" --name llama-1b --context 128
@@ -172,6 +170,8 @@ if [[ $MODES == *" persistent "* ]]; then
     SPECDEC_CUDA_PERSISTENT=1 bench pycode-19m_cuda_pycode-3m_persistent --target pycode/pycode-19m \
         --drafter model:pycode/pycode-3m --gammas 3,4
     SPECDEC_CUDA_PERSISTENT=1 bench pycode-19m_cuda_lookup-4_persistent --target pycode/pycode-19m --drafter lookup:4 --gammas 6
+    [ -x "$BUILD/test_cuda_greedy" ] && SPECDEC_CUDA_PERSISTENT=1 run_logged test_cuda_greedy_persistent timeout 300 "$BUILD/test_cuda_greedy"
+    SPECDEC_CUDA_PERSISTENT=1 memcheck persistent_spec_model --decoder spec --drafter model:pycode/pycode-3m --gamma 4
 fi
 if [[ $MODES == *" share "* ]]; then
     synth_llama_1b
