@@ -3,8 +3,9 @@
  * layer, 5 launches for n <= GEMV_ROWS_MAX (norm + QKV, attention, O + residual, norm + gate/up +
  * SwiGLU, down + residual: cuda_gemv.cu) and 8 otherwise (norm, QKV GEMM, attention, O GEMM +
  * residual, norm, gate/up GEMM, SwiGLU, down GEMM + residual); then the final norm and the
- * classifier. For n <= CUDA_GRAPH_ROWS_MAX the forward is captured once into a CUDA graph and
- * replayed, reading its tokens and position from the device. */
+ * classifier; or, with the persistent forward (cuda_forward_persistent.cu), one launch for all of
+ * it. For n <= CUDA_GRAPH_ROWS_MAX the forward is captured once into a CUDA graph and replayed,
+ * reading its tokens and position from the device. */
 #include <math.h>
 #include <string.h>
 
