@@ -42,10 +42,6 @@ void launch_gemv_simt(const GemvArgs *g, cudaStream_t s);
 /* The tensor-core kernel: bf16 weights with `in` a multiple of 64. */
 int gemv_mma_supported(const GemvArgs *g);
 void launch_gemv_mma(const GemvArgs *g, cudaStream_t s);
-/* How launch_gemv_mma() runs g: returns the warps per group of tiles (the order every output is
- * summed in follows it); *paired: two tiles per group; *resident (may be NULL): how many blocks of
- * those warps the device holds at once. */
-int gemv_mma_plan(const GemvArgs *g, int *paired, int *resident);
 /* For kernel_bench and gemv_init(): warps = 0 chooses the warps per block by occupancy (the
  * default), else at most that many; each warp takes at least min_chunks chunks of 64 inputs
  * (default 1); persistent (default 1): a launch with more tiles than the device holds blocks at once

@@ -24,10 +24,81 @@
  * Order: warps add their partial tiles in warp order, and the warp count depends only on the
  * matrix, so a row's result depends neither on n nor on which rows share the launch (greedy
  * speculative output equals autoregressive output). */
-#include "cuda_gemv_mma.cuh"
+#include "cuda_gemv.h"
 
+#define MMA_CHUNK 64       /* input elements per warp step */
+#define MMA_PREFETCH 2     /* chunks of weights per lane in flight */
 #define MMA_MIN_CHUNKS 1   /* per warp, by default */
+#define MMA_WARPS_MAX 16
 #define MMA_PAIR_TILES 1024 /* matrices of at least this many tiles: two per block */
+
+/* d += a b: m16n8k16, bf16 inputs, fp32 accumulation. */
+__device__ __forceinline__ void mma_bf16(float *d, const unsigned *a, unsigned b0, unsigned b1) {
+    asm volatile("mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, "
+                 "{%0,%1,%2,%3};"
+                 : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
+                 : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
+}
+
+__device__ __forceinline__ unsigned pack_bf16(float lo_k, float hi_k) {
+    __nv_bfloat162 v = __floats2bfloat162_rn(lo_k, hi_k); /* .x: the lower k, in the low half */
+    return *(unsigned *)&v;
+}
+
+/* 16 inputs (pairs p = 0..7) of one row, times the norm weight, split into bf16 hi and lo pairs;
+ * ss += the squares of the raw inputs (rows past n are zeros and add nothing). */
+__device__ __forceinline__ void split_inputs(const float4 *x, const float *norm, unsigned *hi, unsigned *lo, float &ss) {
+    float v[16];
+#pragma unroll
+    for (int q = 0; q < 4; q++) {
+        v[4 * q] = x[q].x;
+        v[4 * q + 1] = x[q].y;
+        v[4 * q + 2] = x[q].z;
+        v[4 * q + 3] = x[q].w;
+    }
+    if (norm) {
+#pragma unroll
+        for (int i = 0; i < 16; i += 4) {
+            float4 f = __ldg((const float4 *)(norm + i));
+            ss += v[i] * v[i] + v[i + 1] * v[i + 1] + v[i + 2] * v[i + 2] + v[i + 3] * v[i + 3];
+            v[i] *= f.x;
+            v[i + 1] *= f.y;
+            v[i + 2] *= f.z;
+            v[i + 3] *= f.w;
+        }
+    }
+#pragma unroll
+    for (int p = 0; p < 8; p++) {
+        float a = v[2 * p], b = v[2 * p + 1];
+        float ha = __bfloat162float(__float2bfloat16_rn(a)), hb = __bfloat162float(__float2bfloat16_rn(b));
+        hi[p] = pack_bf16(ha, hb);
+        lo[p] = pack_bf16(a - ha, b - hb);
+    }
+}
+
+/* Tiles of 16 output rows (for SwiGLU, of 8 gate rows and their 8 up rows). */
+__host__ __device__ __forceinline__ int mma_tiles(const GemvArgs *g) {
+    return g->epilogue == GEMV_SWIGLU ? (g->out / 2 + 7) / 8 : (g->out + 15) / 16;
+}
+
+/* One chunk's weights for this lane: rows r0 and r1, elements [k, k + 16). */
+__device__ __forceinline__ void load_chunk(const __nv_bfloat16 *r0, const __nv_bfloat16 *r1, int k, uint4 *w) {
+    w[0] = __ldg((const uint4 *)(r0 + k));
+    w[1] = __ldg((const uint4 *)(r0 + k + 8));
+    w[2] = __ldg((const uint4 *)(r1 + k));
+    w[3] = __ldg((const uint4 *)(r1 + k + 8));
+}
+
+template <int NT>
+__device__ __forceinline__ void load_inputs(float4 (*x)[4], const GemvArgs &g, int gi, int ti, int cc, int c1) {
+#pragma unroll
+    for (int j = 0; j < NT; j++) {
+        const int r = 8 * j + gi;
+        const float4 *src = (const float4 *)(g.a + (size_t)r * g.in + cc * MMA_CHUNK + 16 * ti);
+#pragma unroll
+        for (int q = 0; q < 4; q++) x[j][q] = cc < c1 && r < g.n ? __ldg(src + q) : make_float4(0, 0, 0, 0);
+    }
+}
 
 /* NT n-tiles of 8 input rows (1: n <= 8, 2: n <= 16); TPW weight tiles of 16 rows per block, each
  * warp multiplying every tile by the same input fragments (for n > 8 the inputs are as many bytes
@@ -36,18 +107,129 @@
  * every gridDim.x-th group. */
 template <int NT, int TPW, int PF, bool LOOP>
 __global__ void __launch_bounds__(MMA_WARPS_MAX * 32) gemv_mma_kernel(GemvArgs g) {
-    __shared__ float part[MMA_WARPS_MAX * TPW * NT * 4 * 32];
-    __shared__ float ss_part[MMA_WARPS_MAX * 16];
+    __shared__ float part[MMA_WARPS_MAX][TPW * NT * 4][32]; /* each warp's accumulators, by lane */
+    __shared__ float ss_part[MMA_WARPS_MAX][16];
     __shared__ float inv_rms[16];
-    const MmaTeam tm = {(int)threadIdx.x >> 5, (int)blockDim.x >> 5, 1, part, ss_part, inv_rms};
-    MmaStream st;
+    const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, gi = lane >> 2, ti = lane & 3;
+    const int warps = blockDim.x >> 5, in = g.in, n = g.n, swiglu = g.epilogue == GEMV_SWIGLU;
+    const int chunks = in / MMA_CHUNK, per_warp = (chunks + warps - 1) / warps;
+    const int c0 = warp * per_warp, c1 = min(chunks, c0 + per_warp);
+    /* tile t's rows: (t * 16 + gi, t * 16 + gi + 8), or gate row t * 8 + gi and its up row */
+    const int half = g.out / 2, groups = (mma_tiles(&g) + TPW - 1) / TPW;
+    const __nv_bfloat16 *W = (const __nv_bfloat16 *)g.W, *w0[TPW], *w1[TPW];
+    uint4 wb[PF][TPW][4];
+    /* points w0, w1 at group grp's rows and requests their first PF chunks */
+    auto start_group = [&](int grp) {
+#pragma unroll
+        for (int t = 0; t < TPW; t++) {
+            const int tile = grp * TPW + t;
+            const int row0 = swiglu ? tile * 8 + gi : tile * 16 + gi, row1 = swiglu ? row0 + half : row0 + 8;
+            w0[t] = W + (size_t)(row0 < g.out ? row0 : 0) * in + 16 * ti;
+            w1[t] = W + (size_t)(row1 < g.out ? row1 : 0) * in + 16 * ti;
+        }
+#pragma unroll
+        for (int u = 0; u < PF; u++)
+#pragma unroll
+            for (int t = 0; t < TPW; t++)
+                if (c0 + u < c1) load_chunk(w0[t], w1[t], (c0 + u) * MMA_CHUNK, wb[u][t]);
+    };
+
     pdl_trigger();
-    mma_start<TPW, PF>(g, blockIdx.x, tm, st);
+    start_group(blockIdx.x);
     pdl_wait(); /* the weights are on their way; the inputs come from the previous kernel */
+
     /* A launch of fewer blocks than groups (the classifiers) keeps its blocks: each takes groups
      * blockIdx.x, + gridDim.x, ..., and requests the next group's weights before reducing this one,
      * so its loads never pause for a block's reduction, exit and relaunch. */
-    mma_run<NT, TPW, PF, LOOP, false>(g, blockIdx.x, gridDim.x, tm, st);
+    for (int grp = blockIdx.x; grp < groups; grp += gridDim.x) {
+        float acc[TPW][NT][4], ss[NT];
+#pragma unroll
+        for (int j = 0; j < NT; j++) {
+            ss[j] = 0.0f;
+#pragma unroll
+            for (int t = 0; t < TPW; t++) acc[t][j][0] = acc[t][j][1] = acc[t][j][2] = acc[t][j][3] = 0.0f;
+        }
+        const float *norm = g.norm ? g.norm + 16 * ti : NULL;
+        for (int c = c0; c < c1; c += PF) {
+            float4 x[PF][NT][4]; /* the group's inputs, all requested before the first is used */
+#pragma unroll
+            for (int u = 0; u < PF; u++) load_inputs<NT>(x[u], g, gi, ti, c + u, c1);
+#pragma unroll
+            for (int u = 0; u < PF; u++) {
+                const int cc = c + u;
+                if (cc >= c1) break;
+                unsigned hi[NT][8], lo[NT][8];
+#pragma unroll
+                for (int j = 0; j < NT; j++) split_inputs(x[u][j], norm ? norm + cc * MMA_CHUNK : NULL, hi[j], lo[j], ss[j]);
+#pragma unroll
+                for (int t = 0; t < TPW; t++) {
+                    const unsigned *w = (const unsigned *)wb[u][t]; /* [0..7]: row0 pairs 0-7, [8..15]: row1 */
+#pragma unroll
+                    for (int s = 0; s < 4; s++) {
+                        const unsigned af[4] = {w[2 * s], w[8 + 2 * s], w[2 * s + 1], w[8 + 2 * s + 1]};
+#pragma unroll
+                        for (int j = 0; j < NT; j++) {
+                            mma_bf16(acc[t][j], af, hi[j][2 * s], hi[j][2 * s + 1]);
+                            mma_bf16(acc[t][j], af, lo[j][2 * s], lo[j][2 * s + 1]);
+                        }
+                    }
+                    /* the slot is free: the chunk PF ahead goes into it */
+                    if (cc + PF < c1) load_chunk(w0[t], w1[t], (cc + PF) * MMA_CHUNK, wb[u][t]);
+                }
+            }
+        }
+
+        if (LOOP && grp + (int)gridDim.x < groups) start_group(grp + gridDim.x);
+
+#pragma unroll
+        for (int t = 0; t < TPW; t++)
+#pragma unroll
+            for (int j = 0; j < NT; j++)
+#pragma unroll
+                for (int i = 0; i < 4; i++) part[warp][(t * NT + j) * 4 + i][lane] = acc[t][j][i];
+        if (g.norm) {
+#pragma unroll
+            for (int j = 0; j < NT; j++) {
+                float s = ss[j];
+                s += __shfl_xor_sync(0xffffffffu, s, 1);
+                s += __shfl_xor_sync(0xffffffffu, s, 2);
+                if (ti == 0) ss_part[warp][8 * j + gi] = s;
+            }
+        }
+        __syncthreads();
+        if (g.norm && threadIdx.x < 8 * NT) {
+            float s = 0.0f;
+            for (int w = 0; w < warps; w++) s += ss_part[w][threadIdx.x];
+            inv_rms[threadIdx.x] = 1.0f / sqrtf(s / (float)in + g.eps);
+        }
+        if (g.norm) __syncthreads();
+
+        /* slot (t, j, i, l): accumulator i of lane l for weight tile t and n-tile j: weight row gi
+         * (+8 for i >= 2) of lane l, input row 8j + 2 (l % 4) + i % 2 */
+        for (int slot = threadIdx.x; slot < TPW * NT * 4 * 32; slot += blockDim.x) {
+            const int tj = slot / 128, t = tj / NT, j = tj % NT, i = (slot / 32) % 4, l = slot % 32;
+            const int r = 8 * j + 2 * (l & 3) + (i & 1), tile = grp * TPW + t;
+            if (r >= n || (swiglu && i >= 2)) continue;
+            const float scale = g.norm ? inv_rms[r] : 1.0f;
+            float v = 0.0f;
+            for (int w = 0; w < warps; w++) v += part[w][tj * 4 + i][l];
+            v *= scale;
+            if (swiglu) {
+                float up = 0.0f;
+                for (int w = 0; w < warps; w++) up += part[w][tj * 4 + i + 2][l];
+                up *= scale;
+                const int o = tile * 8 + (l >> 2);
+                if (o < half) g.y[(size_t)r * half + o] = v / (1.0f + expf(-v)) * up;
+                continue;
+            }
+            const int o = tile * 16 + (l >> 2) + (i >= 2 ? 8 : 0);
+            if (o >= g.out) continue;
+            if (g.epilogue == GEMV_RESIDUAL) g.y[(size_t)r * g.out + o] += v;
+            else g.y[(size_t)r * g.out + o] = v;
+        }
+        if (!LOOP) break; /* one group per block: the compiler need keep nothing for a next one */
+        __syncthreads();  /* part and inv_rms are rewritten for the next group */
+    }
 }
 
 /* Warps per block: as many as the tile's chunks allow (at least MMA_MIN_CHUNKS each: fewer, and
@@ -116,26 +298,18 @@ static void launch_instance(const GemvArgs *g, int paired, dim3 grid, dim3 block
     }
 }
 
-/* Matrices of at least mma_pair_tiles tiles (Llama-1B: gate/up and the classifier) take two tiles
- * per block at every n, with the warps chosen for the pairs; the others one. This is a function of
- * the matrix only, so a row's sum order never changes with n. With 9 rows, the inputs' loads then
- * hold the L1/TEX pipeline half as long (gate/up: 68% busy against 37% with one row, while L2 is
- * 50% busy). Measured on an H100, Llama-1B, same call: T(9) 1.424 ms against 1.523, T(9)/T(1) 1.23
- * against 1.35; but decode 1.158 ms against 1.129. */
-int gemv_mma_plan(const GemvArgs *g, int *paired, int *resident) {
-    const int chunks = g->in / MMA_CHUNK, tiles = mma_tiles(g);
-    *paired = mma_pair_tiles && tiles >= mma_pair_tiles;
-    const int groups = *paired ? (tiles + 1) / 2 : tiles;
-    int fit;
-    const int w = choose_warps(chunks, groups, *paired, &fit);
-    if (resident) *resident = fit;
-    return w;
-}
-
 void launch_gemv_mma(const GemvArgs *g, cudaStream_t s) {
     CHECK(g->n >= 1 && g->n <= GEMV_ROWS_MAX && gemv_mma_supported(g), "mma gemv of %d rows, in %d", g->n, g->in);
-    int paired, resident;
-    const int w = gemv_mma_plan(g, &paired, &resident), tiles = mma_tiles(g), groups = paired ? (tiles + 1) / 2 : tiles;
+    const int chunks = g->in / MMA_CHUNK, tiles = mma_tiles(g);
+    /* Matrices of at least mma_pair_tiles tiles (Llama-1B: gate/up and the classifier) take two
+     * tiles per block at every n, with the warps chosen for the pairs; the others one. This is a
+     * function of the matrix only, so a row's sum order never changes with n. With 9 rows, the
+     * inputs' loads then hold the L1/TEX pipeline half as long (gate/up: 68% busy against 37% with
+     * one row, while L2 is 50% busy). Measured on an H100, Llama-1B, same call: T(9) 1.424 ms
+     * against 1.523, T(9)/T(1) 1.23 against 1.35; but decode 1.158 ms against 1.129. */
+    const int paired = mma_pair_tiles && tiles >= mma_pair_tiles, groups = paired ? (tiles + 1) / 2 : tiles;
+    int resident;
+    const int w = choose_warps(chunks, groups, paired, &resident);
     /* More groups than resident blocks (Llama-1B's classifier: 4,008 pairs): as many blocks as
      * resident, each looping over groups. Measured on an H100, Llama-1B decode (one tile per
      * group then): 1.154-1.155 ms against 1.173-1.174 with one block per group (two alternating

@@ -5,8 +5,6 @@
  * rounding of GEMM inputs. */
 #include "cuda_kernels.h"
 
-#include "cuda_attention.cuh"
-
 #include "cuda_target.h"
 
 #include <cooperative_groups.h>
@@ -14,6 +12,7 @@ namespace cg = cooperative_groups;
 
 #define NORM_THREADS 256
 #define ATT_THREADS (32 * ATT_QUERIES_PER_BLOCK / 2) /* a warp holds one or two queries */
+#define ATT_TILE 32                                         /* positions per tile: one per lane */
 #define ATT_PREFETCH 3 /* tiles in flight per block for head_dim <= 64 (registers allow no more at 128) */
 
 __global__ void rmsnorm_kernel(float *x, void *out, DType odt, const float *w, int dim, float eps,
@@ -66,6 +65,24 @@ void launch_swiglu(const float *gu, void *out, DType odt, int rows, int hidden, 
     cudaCheckLaunch();
 }
 
+/* Element d of a head vector after RoPE at position p, exactly as target_cpu.c's rope(): the pair
+ * (a, b) becomes (x_a cos - x_b sin, x_b cos + x_a sin). */
+__device__ __forceinline__ float rope_elem(const float *v, int d, int p, int hd, int interleaved,
+                                           const float *cosb, const float *sinb) {
+    int half = hd / 2, i, partner, first;
+    if (interleaved) {
+        i = d >> 1;
+        first = !(d & 1);
+        partner = first ? d + 1 : d - 1;
+    } else {
+        first = d < half;
+        i = first ? d : d - half;
+        partner = first ? d + half : d - half;
+    }
+    float c = cosb[(size_t)p * half + i], s = sinb[(size_t)p * half + i];
+    return first ? v[d] * c - v[partner] * s : v[d] * c + v[partner] * s;
+}
+
 /* Loads one tile of keys and values (positions [t0, t0 + ATT_TILE) clipped to end) into
  * registers: the cache before pos, the new rows (RoPE applied to keys) from qkv at and after it,
  * writing those to the cache when `owner`. Warp w takes tile rows w, w + ATT_WARPS, ...; lane
@@ -101,6 +118,22 @@ __device__ __forceinline__ void load_tile(const AttentionArgs &a, int kvh, int t
             }
         }
     }
+}
+
+/* Online-softmax update of one query's state with this tile's score sc (lane = position):
+ * returns p = exp(sc - new max), 0 where nothing is visible. */
+template <int HS>
+__device__ __forceinline__ float softmax_step(float sc, float &m, float &l, float *acc) {
+    const float mt = warp_max(sc);
+    if (mt == -CUDART_INF_F) return 0.0f; /* nothing visible in this tile (uniform across the warp) */
+    const float mnew = fmaxf(m, mt);
+    const float corr = expf(m - mnew); /* 0 on the first visible tile (m = -inf) */
+    const float p = sc == -CUDART_INF_F ? 0.0f : expf(sc - mnew);
+    l = l * corr + warp_sum(p);
+#pragma unroll
+    for (int c = 0; c < HS; c++) acc[c] *= corr;
+    m = mnew;
+    return p;
 }
 
 /* Shared memory of the attention kernel, in floats: the tile's keys (padded by 4, so that a
@@ -199,9 +232,9 @@ __global__ void __launch_bounds__(ATT_THREADS) attention_kernel(AttentionArgs a)
                 float da = 0.0f, dz = 0.0f;
 #pragma unroll 4
                 for (int j = 0; j < hd / 4; j++) {
-                    const float4 k = k4[j];
-                    da = dot4_acc(da, qa4[j], k);
-                    dz = dot4_acc(dz, qz4[j], k);
+                    const float4 k = k4[j], x = qa4[j], y = qz4[j];
+                    da += x.x * k.x + x.y * k.y + x.z * k.z + x.w * k.w;
+                    dz += y.x * k.x + y.y * k.y + y.z * k.z + y.w * k.w;
                 }
                 const float sa = tp < end && tp <= last_a ? da * scale : -CUDART_INF_F;
                 const float sz = tp < end && tp <= last_z ? dz * scale : -CUDART_INF_F;
@@ -248,11 +281,22 @@ __global__ void __launch_bounds__(ATT_THREADS) attention_kernel(AttentionArgs a)
     }
     cluster.sync(); /* release the partials to rank 0, and acquire them there */
     if (split != 0) return;
+    /* out = sum_s w_s acc_s / sum_s w_s l_s, w_s = exp(m_s - max m): a thread per (query, dim);
+     * a split with nothing visible has m = -inf and weight 0 */
     const int n_parts = min(splits, n_tiles);
     for (int i = threadIdx.x; i < nq * hd; i += blockDim.x) {
         const int ql = i / hd, d = i % hd, qi = q0 + ql, r = qi / group, h = kvh * group + qi % group;
-        store_elem(a.out, (size_t)r * qd + h * hd + d, a.odt,
-                   merge_splits<false>(merge + (size_t)ql * stride, (size_t)ATT_QUERIES_PER_BLOCK * stride, n_parts, d));
+        const float *pq = merge + (size_t)ql * stride;
+        float M = -CUDART_INF_F;
+        for (int sp = 0; sp < n_parts; sp++) M = fmaxf(M, pq[(size_t)sp * ATT_QUERIES_PER_BLOCK * stride]);
+        float sum = 0.0f, o = 0.0f;
+        for (int sp = 0; sp < n_parts; sp++) {
+            const float *pp = pq + (size_t)sp * ATT_QUERIES_PER_BLOCK * stride;
+            const float w = pp[0] == -CUDART_INF_F ? 0.0f : expf(pp[0] - M);
+            sum += w * pp[1];
+            o += w * pp[2 + d];
+        }
+        store_elem(a.out, (size_t)r * qd + h * hd + d, a.odt, o / sum);
     }
 }
 

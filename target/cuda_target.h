@@ -16,7 +16,6 @@
 #define SPECDEC_CUDA_TARGET_H
 
 #include "cuda_common.h"
-#include "cuda_kernels.h"
 extern "C" {
 #include "target.h"
 }
@@ -37,35 +36,6 @@ typedef struct {
     const void *w_gate_up;  /* (2 * hidden_dim, dim): gate rows, then up rows */
     const void *w_down;     /* (dim, hidden_dim) */
 } CudaLayer;
-
-/* The persistent forward's stages that are projections, and what its launches share. */
-enum { STAGE_QKV, STAGE_O, STAGE_GATE_UP, STAGE_DOWN, STAGE_CLASSIFIER, STAGE_KINDS };
-
-typedef struct {
-    const CudaLayer *layers;  /* (n_layers) device copy of the layers' pointers */
-    int n_layers, n, n_logits, dim, hidden, vocab, qd;
-    float eps;
-    const int *tokens;        /* (n) device */
-    const void *embed;        /* (vocab, dim) edt */
-    DType edt;
-    float *x;                 /* (n, dim) residual stream */
-    float *qkv;               /* (n, qkv_dim) */
-    float *att;               /* (n, qd) attention output */
-    float *hb;                /* (n, hidden) silu(gate) * up */
-    float *logits;            /* (n_logits, vocab) */
-    const void *lm_head;      /* (vocab, dim) bf16 */
-    const float *final_norm;  /* (dim) */
-    AttentionArgs att_args;   /* kc, vc: layer 0's cache */
-    size_t cache_stride;      /* floats from one layer's cache to the next */
-    int splits;               /* attention_splits(): the attention kernel's */
-    float *att_part;          /* (GEMV_ROWS_MAX * n_heads, splits, head_dim + 2) each split's m, l, acc */
-    int *att_count;           /* (GEMV_ROWS_MAX * n_heads) splits done per query; 0 between forwards */
-    unsigned *barrier;        /* (2) arrivals, blocks finished; 0 between forwards */
-    int warps[STAGE_KINDS];   /* gemv_mma_plan() of each projection */
-    int paired[STAGE_KINDS];
-    int skip_bit[STAGE_KINDS];/* the SKIP_* bit of each */
-    int skip;                 /* SKIP_* bits (timing only) */
-} PersistentArgs;
 
 typedef struct {
     ModelConfig cfg;
@@ -99,14 +69,6 @@ typedef struct {
     void *cublas_ws;         /* cuBLAS workspace, so graph capture never allocates */
     int fused_rows;          /* forwards of at most this many rows use the fused projections */
     int skip_launches;       /* SKIP_* bits: launches a fused forward leaves out (timing only) */
-    /* the persistent forward (cuda_forward_persistent.cu), for fused forwards while use_persistent */
-    int use_persistent;
-    int persistent_blocks;   /* its grid: one block per multiprocessor */
-    PersistentArgs persistent;
-    CudaLayer *d_layers;     /* (n_layers) device copy of layers */
-    float *att_part;         /* (GEMV_ROWS_MAX * n_heads * 16 * (head_dim + 2)) */
-    int *att_count;          /* (GEMV_ROWS_MAX * n_heads) */
-    unsigned *barrier;       /* (2) */
     /* host side */
     int *h_io;               /* (1 + max_batch) pinned staging for pos and tokens */
     cudaStream_t stream;     /* where forwards run: own_stream, or a decoding loop's */
@@ -131,13 +93,6 @@ void cuda_forward_enqueue(CudaTarget *ct, int n, int n_logits, int use_graph);
  * rows: no host staging and no sync, so it can run beside another target's forward. The caller
  * sets the target's len. */
 void cuda_prefill_enqueue(CudaTarget *ct, const int *d_tokens, const int *tokens, int n, int pos);
-/* The persistent forward: whether this model can use it (else *why says why not); the plan of its
- * launches, once the target's memory is placed; one launch of it for a fused forward of n rows,
- * with att as the layered forward's attention launches get it (kc, vc: layer 0's cache). */
-int persistent_forward_supported(const CudaTarget *ct, const char **why);
-void persistent_forward_plan(CudaTarget *ct);
-void launch_forward_persistent(CudaTarget *ct, const AttentionArgs *att, int n, int n_logits);
-
 /* Runs the forward of n rows on another stream, e.g. the decoding loop's; cuBLAS follows. */
 void cuda_target_set_stream(CudaTarget *ct, cudaStream_t s);
 

@@ -27,11 +27,6 @@ Target *target_cpu_build(const Model *m, int max_batch);
 #ifdef SPECDEC_HAVE_CUDA
 Target *target_cuda_build(const Model *m, int max_batch);
 int cuda_device_available(void);
-/* Switches a CUDA target's fused forwards (decode, verification) to the persistent forward (on) or
- * the layered one (off); returns whether it is on, which it cannot be where the model does not
- * suit it or another target of the process holds it (cuda_forward_persistent.cu says why). Call it
- * before a decoding loop captures its graphs: they keep the forward they captured. */
-int cuda_target_use_persistent(Target *t, int on);
 #endif
 
 /* Builds the backend named "cpu" or "cuda" (fatal when unavailable). */

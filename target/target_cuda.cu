@@ -3,9 +3,8 @@
  * layer, 5 launches for n <= GEMV_ROWS_MAX (norm + QKV, attention, O + residual, norm + gate/up +
  * SwiGLU, down + residual: cuda_gemv.cu) and 8 otherwise (norm, QKV GEMM, attention, O GEMM +
  * residual, norm, gate/up GEMM, SwiGLU, down GEMM + residual); then the final norm and the
- * classifier; or, with the persistent forward (cuda_forward_persistent.cu), one launch for all of
- * it. For n <= CUDA_GRAPH_ROWS_MAX the forward is captured once into a CUDA graph and replayed,
- * reading its tokens and position from the device. */
+ * classifier. For n <= CUDA_GRAPH_ROWS_MAX the forward is captured once into a CUDA graph and
+ * replayed, reading its tokens and position from the device. */
 #include <math.h>
 #include <string.h>
 
@@ -51,12 +50,6 @@ static void forward_launches(CudaTarget *ct, int n, int n_logits) {
     att.n_kv_heads = c->n_kv_heads;
     att.head_dim = hd;
     att.rope_interleaved = c->rope_interleaved;
-    if (fused && ct->use_persistent) {
-        att.kc = ct->key_cache;
-        att.vc = ct->value_cache;
-        launch_forward_persistent(ct, &att, n, n_logits);
-        return;
-    }
     if (fused) launch_embed(ct->x, ct->tokens, ct->tok_embed, ct->edt, n, D, st);
     for (int l = 0; l < c->n_layers; l++) {
         const CudaLayer *L = &ct->layers[l];
@@ -177,51 +170,12 @@ static void cuda_copy_cache(Target *t, const Target *src) {
     t->len = src->len;
 }
 
-static void drop_graphs(CudaTarget *ct) {
-    for (int n = 0; n <= CUDA_GRAPH_ROWS_MAX; n++)
-        for (int w = 0; w < 2; w++)
-            if (ct->graphs[n][w]) {
-                cudaCheck(cudaGraphExecDestroy(ct->graphs[n][w]));
-                ct->graphs[n][w] = NULL;
-            }
-}
-
-/* The target whose fused forwards are persistent (0: none): one at a time, since two persistent
- * forwards on two streams could deadlock (cuda_forward_persistent.cu). */
-static unsigned long persistent_owner;
-
-/* Turns the persistent forward on where it can be (else *why says why not). */
-static int claim_persistent(CudaTarget *ct, const char **why) {
-    if (ct->use_persistent) return 1;
-    if (persistent_owner) {
-        *why = "another model holds it";
-        return 0;
-    }
-    if (!persistent_forward_supported(ct, why)) return 0;
-    persistent_forward_plan(ct);
-    persistent_owner = ct->id;
-    ct->use_persistent = 1;
-    drop_graphs(ct); /* they hold the layered forward */
-    return 1;
-}
-
-int cuda_target_use_persistent(Target *t, int on) {
-    CudaTarget *ct = cuda_target_of(t);
-    const char *why;
-    if (on) return claim_persistent(ct, &why);
-    if (ct->use_persistent) {
-        persistent_owner = 0;
-        ct->use_persistent = 0;
-        drop_graphs(ct);
-    }
-    return 0;
-}
-
 static void cuda_free(Target *t) {
     CudaTarget *ct = cuda_target_of(t);
     if (ct->loop) ct->loop_free(ct->loop);
-    drop_graphs(ct);
-    if (ct->use_persistent) persistent_owner = 0;
+    for (int n = 0; n <= CUDA_GRAPH_ROWS_MAX; n++)
+        for (int w = 0; w < 2; w++)
+            if (ct->graphs[n][w]) cudaCheck(cudaGraphExecDestroy(ct->graphs[n][w]));
     cublasCheck(cublasDestroy(ct->cublas));
     cudaCheck(cudaStreamDestroy(ct->own_stream));
     cudaCheck(cudaFree(ct->weights_mem));
@@ -328,11 +282,6 @@ static void place_state(CudaTarget *ct, Carver *cv) {
     ct->pos = (int *)carve(cv, (1 + B) * sizeof(int));
     ct->tokens = ct->pos ? ct->pos + 1 : NULL;
     ct->cublas_ws = carve(cv, CUBLAS_WORKSPACE_BYTES);
-    const size_t queries = (size_t)GEMV_ROWS_MAX * c->n_heads;
-    ct->d_layers = (CudaLayer *)carve(cv, c->n_layers * sizeof(CudaLayer));
-    ct->att_part = (float *)carve(cv, queries * 16 * (hd + 2) * sizeof(float));
-    ct->att_count = (int *)carve(cv, queries * sizeof(int));
-    ct->barrier = (unsigned *)carve(cv, 2 * sizeof(unsigned));
 }
 
 /* The shared RoPE tables (model.h), so both backends rotate by bit-identical factors. */
@@ -416,18 +365,12 @@ Target *target_cuda_build(const Model *m, int max_batch) {
     sv.used = 0;
     place_state(ct, &sv);
     upload_rope(ct);
-    cudaCheck(cudaMemcpy(ct->d_layers, ct->layers, c->n_layers * sizeof(CudaLayer), cudaMemcpyHostToDevice));
 
     cudaCheck(cudaMallocHost((void **)&ct->h_io, sizeof(int) * (size_t)(1 + max_batch)));
     cudaCheck(cudaStreamCreateWithFlags(&ct->own_stream, cudaStreamNonBlocking));
     cublasCheck(cublasCreate(&ct->cublas));
     cublasCheck(cublasSetWorkspace(ct->cublas, ct->cublas_ws, CUBLAS_WORKSPACE_BYTES));
     cuda_target_set_stream(ct, ct->own_stream);
-
-    /* SPECDEC_CUDA_PERSISTENT=1: fused forwards in one persistent launch, where the model suits it */
-    const char *why;
-    if (env_int("SPECDEC_CUDA_PERSISTENT", 0, 1, 0) && !claim_persistent(ct, &why))
-        fprintf(stderr, "specdec: %s: the layered forward, not the persistent one: %s\n", m->path, why);
 
     Target *t = (Target *)callocCheck(1, sizeof *t);
     t->cfg = &ct->cfg;

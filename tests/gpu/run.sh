@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The CUDA backend on the device machine, in one call: build, tests, memcheck, benchmarks.
 #
-#   bash tests/gpu/run.sh [kernels] [tests|quick] [persistent] [bench] [share] [big] [profile]   (default: tests bench)
+#   bash tests/gpu/run.sh [kernels] [tests|quick] [bench] [share] [big] [profile]   (default: tests bench)
 #
 # tests      test_cuda_logits, test_cuda_greedy, test_cuda_sampling (tests/gpu/*.c),
 #            compute-sanitizer memcheck on short speculative generations (greedy and sampled,
@@ -9,9 +9,6 @@
 #            tensor-core projection kernel against the CUDA-core one)
 # quick      the short form of tests for a tight device budget: logits, greedy parity (draft-ahead
 #            included), one memcheck run and the projection kernels' check
-# persistent the persistent forward (SPECDEC_CUDA_PERSISTENT=1): test_cuda_persistent (logits
-#            bit-identical to the layered forward's on pycode-19m, pycode-3m and the Llama-1B shape),
-#            greedy parity and memcheck with it on, and benches against the layered forward
 # bench      specdec bench on pycode-19m (drafters pycode-3m with and without --draft-ahead 2 and 3,
 #            pycode-3m@bf16, lookup:4, ngram:3;
 #            cuBLAS projections for comparison), a per-round trace, and a random-weight Llama-3.2-1B
@@ -72,7 +69,7 @@ cmake --build "$BUILD" -j "$(nproc)" >"$LOGS/build.log" 2>&1 || { grep -E "error
 grep -E "warning" "$LOGS/build.log" | head -20
 SPECDEC=$BUILD/specdec
 
-if [[ $MODES == *" tests "* || $MODES == *" quick "* || $MODES == *" persistent "* ]]; then
+if [[ $MODES == *" tests "* || $MODES == *" quick "* ]]; then
     step "GPU tests: compile"
     libs="$(pkg-config --libs libcjson libpcre2-8) -lcublas -Xcompiler -fopenmp -lm"
     for src in tests/gpu/test_*.c; do
@@ -83,14 +80,6 @@ if [[ $MODES == *" tests "* || $MODES == *" quick "* || $MODES == *" persistent 
             nvcc -o "$BUILD/$name" "$BUILD/$name.o" "$BUILD/libspecdec_core.a" $libs ||
             failed+=("compile $name")
     done
-fi
-memcheck() { # name, generate options...
-    local name=$1; shift
-    run_logged "memcheck_$name" timeout 300 compute-sanitizer --tool memcheck --leak-check full --error-exitcode 9 \
-        "$SPECDEC" generate --target pycode/pycode-19m --device cuda --max-new-tokens 24 \
-        --prompt-ids 0,4299,12,7,8,25 --json "$@"
-}
-if [[ $MODES == *" tests "* || $MODES == *" quick "* ]]; then
     # every shared model that was carried (the device call's 64 MiB may not hold them all)
     models=()
     for m in pycode/pycode-19m pycode/pycode-3m pycode/pycode-1m tinystories-llama2c/tinystories_260k/checkpoint_legacy.bin \
@@ -104,6 +93,12 @@ if [[ $MODES == *" tests "* || $MODES == *" quick "* ]]; then
     for t in "${tests[@]}"; do
         [ -x "$BUILD/$t" ] && run_logged "$t" timeout 600 "$BUILD/$t"
     done
+    memcheck() { # name, generate options...
+        local name=$1; shift
+        run_logged "memcheck_$name" timeout 300 compute-sanitizer --tool memcheck --leak-check full --error-exitcode 9 \
+            "$SPECDEC" generate --target pycode/pycode-19m --device cuda --max-new-tokens 24 \
+            --prompt-ids 0,4299,12,7,8,25 --json "$@"
+    }
     memcheck spec_model_ahead --decoder spec --drafter model:pycode/pycode-3m --gamma 4 --draft-ahead 3
     run_logged kernel_check "$BUILD/kernel_bench" check
 fi
@@ -155,23 +150,6 @@ if [[ $MODES == *" bench "* ]]; then
     SPECDEC_CUDA_GEMV_PERSISTENT=0 bench llama-1b_cuda_1pertile --target "$synth/llama-1b" --name llama-1b --context 128
     # only the classifier's tiles paired (gate/up single): faster decode, slower verification
     SPECDEC_CUDA_GEMV_PAIR=4096 bench llama-1b_cuda_pair4096 --target "$synth/llama-1b" --name llama-1b --context 128
-fi
-if [[ $MODES == *" persistent "* ]]; then
-    # the persistent forward: bit-identical logits, greedy parity and memcheck with it on, and
-    # decode / verification / end-to-end speed against the layered forward, alternating
-    synth_llama_1b
-    [ -x "$BUILD/test_cuda_persistent" ] &&
-        run_logged test_cuda_persistent timeout 120 "$BUILD/test_cuda_persistent" pycode/pycode-19m pycode/pycode-3m "$synth/llama-1b"
-    for round in 1 2; do
-        bench llama-1b_cuda_layered$round --target "$synth/llama-1b" --name llama-1b --context 128
-        SPECDEC_CUDA_PERSISTENT=1 bench llama-1b_cuda_persistent$round --target "$synth/llama-1b" --name llama-1b --context 128
-    done
-    bench pycode-19m_cuda_pycode-3m_layered --target pycode/pycode-19m --drafter model:pycode/pycode-3m --gammas 3,4
-    SPECDEC_CUDA_PERSISTENT=1 bench pycode-19m_cuda_pycode-3m_persistent --target pycode/pycode-19m \
-        --drafter model:pycode/pycode-3m --gammas 3,4
-    SPECDEC_CUDA_PERSISTENT=1 bench pycode-19m_cuda_lookup-4_persistent --target pycode/pycode-19m --drafter lookup:4 --gammas 6
-    [ -x "$BUILD/test_cuda_greedy" ] && SPECDEC_CUDA_PERSISTENT=1 run_logged test_cuda_greedy_persistent timeout 300 "$BUILD/test_cuda_greedy"
-    SPECDEC_CUDA_PERSISTENT=1 memcheck persistent_spec_model --decoder spec --drafter model:pycode/pycode-3m --gamma 4
 fi
 if [[ $MODES == *" share "* ]]; then
     synth_llama_1b
