@@ -103,7 +103,7 @@ __device__ __forceinline__ void load_tile(const AttentionArgs &a, int kvh, int t
             const int d = lane + 32 * c;
             kr[i][c] = vr[i][c] = 0.0f;
             if (d >= hd || tp >= end) continue;
-            size_t at = (size_t)tp * kvd + kvh * hd + d;
+            const size_t at = (size_t)tp * kvd + kvh * hd + d;
             if (tp < pos) {
                 kr[i][c] = a.kc[at];
                 vr[i][c] = a.vc[at];
