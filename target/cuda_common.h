@@ -44,6 +44,11 @@ extern "C" {
 __device__ __forceinline__ void pdl_wait(void) { asm volatile("griddepcontrol.wait;" ::: "memory"); }
 __device__ __forceinline__ void pdl_trigger(void) { asm volatile("griddepcontrol.launch_dependents;" ::: "memory"); }
 
+/* 1 (the default): launch_pdl*() launch with programmatic stream serialization; 0
+ * (SPECDEC_CUDA_PDL=0, for timing): each kernel waits for its predecessor to finish. Defined in
+ * cuda_kernels.cu. */
+extern int cuda_pdl;
+
 /* cluster_x >= 1: the grid's x dimension runs in clusters of that many blocks (1 included, for
  * kernels that use cluster barriers whatever their split count); 0: no cluster. */
 template <typename... Params, typename... Args>
@@ -56,7 +61,7 @@ static void launch_pdl_cluster(void (*kernel)(Params...), dim3 grid, dim3 block,
     cfg.stream = s;
     cudaLaunchAttribute attr[2];
     attr[0].id = cudaLaunchAttributeProgrammaticStreamSerialization;
-    attr[0].val.programmaticStreamSerializationAllowed = 1;
+    attr[0].val.programmaticStreamSerializationAllowed = cuda_pdl;
     attr[1].id = cudaLaunchAttributeClusterDimension;
     attr[1].val.clusterDim.x = cluster_x;
     attr[1].val.clusterDim.y = attr[1].val.clusterDim.z = 1;

@@ -46,7 +46,9 @@ __device__ __forceinline__ unsigned pack_bf16(float lo_k, float hi_k) {
 }
 
 /* 16 inputs (pairs p = 0..7) of one row, times the norm weight, split into bf16 hi and lo pairs;
- * ss += the squares of the raw inputs (rows past n are zeros and add nothing). */
+ * ss += the squares of the raw inputs (rows past n are zeros and add nothing). The inputs are two
+ * runs of 8, the second SECOND elements after the first (see lane_layout). */
+template <int SECOND>
 __device__ __forceinline__ void split_inputs(const float4 *x, const float *norm, unsigned *hi, unsigned *lo, float &ss) {
     float v[16];
 #pragma unroll
@@ -59,7 +61,7 @@ __device__ __forceinline__ void split_inputs(const float4 *x, const float *norm,
     if (norm) {
 #pragma unroll
         for (int i = 0; i < 16; i += 4) {
-            float4 f = __ldg((const float4 *)(norm + i));
+            float4 f = __ldg((const float4 *)(norm + (i < 8 ? i : i - 8 + SECOND)));
             ss += v[i] * v[i] + v[i + 1] * v[i + 1] + v[i + 2] * v[i + 2] + v[i + 3] * v[i + 3];
             v[i] *= f.x;
             v[i + 1] *= f.y;
@@ -81,22 +83,47 @@ __host__ __device__ __forceinline__ int mma_tiles(const GemvArgs *g) {
     return g->epilogue == GEMV_SWIGLU ? (g->out / 2 + 7) / 8 : (g->out + 15) / 16;
 }
 
-/* One chunk's weights for this lane: rows r0 and r1, elements [k, k + 16). */
-__device__ __forceinline__ void load_chunk(const __nv_bfloat16 *r0, const __nv_bfloat16 *r1, int k, uint4 *w) {
-    w[0] = __ldg((const uint4 *)(r0 + k));
-    w[1] = __ldg((const uint4 *)(r0 + k + 8));
-    w[2] = __ldg((const uint4 *)(r1 + k));
-    w[3] = __ldg((const uint4 *)(r1 + k + 8));
+/* How a lane's 16 elements of a 64-element chunk lie (LOAD, a template argument of the kernel):
+ * bit 0 clear: [16t, 16t + 16), so one 16-byte load of 8 lanes covers half of each 32-byte sector
+ * of its rows and the next load the other halves; set: [8t, 8t + 8) and [32 + 8t, 32 + 8t + 8), so
+ * that the 4 lanes of a row read 64 contiguous bytes per load. Bit 1: the weights are read with
+ * L1::no_allocate (streamed once; the inputs keep L1) and L2::256B (each L2 miss fetches 256
+ * bytes, two chunks of a row). */
+template <int LOAD> struct lane_layout {
+    static constexpr int FIRST = LOAD & 1 ? 8 : 16; /* lane t's first element: FIRST * t */
+    static constexpr int SECOND = LOAD & 1 ? 32 : 8; /* its second run of 8, this far after the first */
+};
+
+template <int LOAD> __device__ __forceinline__ uint4 load_weights(const __nv_bfloat16 *p) {
+    if (!(LOAD & 2)) return __ldg((const uint4 *)p);
+    uint4 v;
+    asm volatile("ld.global.nc.L1::no_allocate.L2::256B.v4.u32 {%0,%1,%2,%3}, [%4];"
+                 : "=r"(v.x), "=r"(v.y), "=r"(v.z), "=r"(v.w)
+                 : "l"(p));
+    return v;
 }
 
-template <int NT>
+/* One chunk's weights for this lane: rows r0 and r1 (already offset to the lane's first element),
+ * its two runs of 8 elements from k. */
+template <int LOAD>
+__device__ __forceinline__ void load_chunk(const __nv_bfloat16 *r0, const __nv_bfloat16 *r1, int k, uint4 *w) {
+    constexpr int SECOND = lane_layout<LOAD>::SECOND;
+    w[0] = load_weights<LOAD>(r0 + k);
+    w[1] = load_weights<LOAD>(r0 + k + SECOND);
+    w[2] = load_weights<LOAD>(r1 + k);
+    w[3] = load_weights<LOAD>(r1 + k + SECOND);
+}
+
+template <int NT, int LOAD>
 __device__ __forceinline__ void load_inputs(float4 (*x)[4], const GemvArgs &g, int gi, int ti, int cc, int c1) {
+    constexpr int SECOND4 = lane_layout<LOAD>::SECOND / 4; /* in float4s */
 #pragma unroll
     for (int j = 0; j < NT; j++) {
         const int r = 8 * j + gi;
-        const float4 *src = (const float4 *)(g.a + (size_t)r * g.in + cc * MMA_CHUNK + 16 * ti);
+        const float4 *src = (const float4 *)(g.a + (size_t)r * g.in + cc * MMA_CHUNK + lane_layout<LOAD>::FIRST * ti);
 #pragma unroll
-        for (int q = 0; q < 4; q++) x[j][q] = cc < c1 && r < g.n ? __ldg(src + q) : make_float4(0, 0, 0, 0);
+        for (int q = 0; q < 4; q++)
+            x[j][q] = cc < c1 && r < g.n ? __ldg(src + (q < 2 ? q : q - 2 + SECOND4)) : make_float4(0, 0, 0, 0);
     }
 }
 
@@ -105,8 +132,9 @@ __device__ __forceinline__ void load_inputs(float4 (*x)[4], const GemvArgs &g, i
  * as the weights, so sharing them across two tiles halves that traffic); PF chunks of weights in
  * flight per tile. grid: one block per group of TPW tiles, or with LOOP fewer blocks, each taking
  * every gridDim.x-th group. */
-template <int NT, int TPW, int PF, bool LOOP>
+template <int NT, int TPW, int PF, bool LOOP, int LOAD>
 __global__ void __launch_bounds__(MMA_WARPS_MAX * 32) gemv_mma_kernel(GemvArgs g) {
+    constexpr int FIRST = lane_layout<LOAD>::FIRST, SECOND = lane_layout<LOAD>::SECOND;
     __shared__ float part[MMA_WARPS_MAX][TPW * NT * 4][32]; /* each warp's accumulators, by lane */
     __shared__ float ss_part[MMA_WARPS_MAX][16];
     __shared__ float inv_rms[16];
@@ -124,14 +152,14 @@ __global__ void __launch_bounds__(MMA_WARPS_MAX * 32) gemv_mma_kernel(GemvArgs g
         for (int t = 0; t < TPW; t++) {
             const int tile = grp * TPW + t;
             const int row0 = swiglu ? tile * 8 + gi : tile * 16 + gi, row1 = swiglu ? row0 + half : row0 + 8;
-            w0[t] = W + (size_t)(row0 < g.out ? row0 : 0) * in + 16 * ti;
-            w1[t] = W + (size_t)(row1 < g.out ? row1 : 0) * in + 16 * ti;
+            w0[t] = W + (size_t)(row0 < g.out ? row0 : 0) * in + FIRST * ti;
+            w1[t] = W + (size_t)(row1 < g.out ? row1 : 0) * in + FIRST * ti;
         }
 #pragma unroll
         for (int u = 0; u < PF; u++)
 #pragma unroll
             for (int t = 0; t < TPW; t++)
-                if (c0 + u < c1) load_chunk(w0[t], w1[t], (c0 + u) * MMA_CHUNK, wb[u][t]);
+                if (c0 + u < c1) load_chunk<LOAD>(w0[t], w1[t], (c0 + u) * MMA_CHUNK, wb[u][t]);
     };
 
     pdl_trigger();
@@ -149,18 +177,18 @@ __global__ void __launch_bounds__(MMA_WARPS_MAX * 32) gemv_mma_kernel(GemvArgs g
 #pragma unroll
             for (int t = 0; t < TPW; t++) acc[t][j][0] = acc[t][j][1] = acc[t][j][2] = acc[t][j][3] = 0.0f;
         }
-        const float *norm = g.norm ? g.norm + 16 * ti : NULL;
+        const float *norm = g.norm ? g.norm + FIRST * ti : NULL;
         for (int c = c0; c < c1; c += PF) {
             float4 x[PF][NT][4]; /* the group's inputs, all requested before the first is used */
 #pragma unroll
-            for (int u = 0; u < PF; u++) load_inputs<NT>(x[u], g, gi, ti, c + u, c1);
+            for (int u = 0; u < PF; u++) load_inputs<NT, LOAD>(x[u], g, gi, ti, c + u, c1);
 #pragma unroll
             for (int u = 0; u < PF; u++) {
                 const int cc = c + u;
                 if (cc >= c1) break;
                 unsigned hi[NT][8], lo[NT][8];
 #pragma unroll
-                for (int j = 0; j < NT; j++) split_inputs(x[u][j], norm ? norm + cc * MMA_CHUNK : NULL, hi[j], lo[j], ss[j]);
+                for (int j = 0; j < NT; j++) split_inputs<SECOND>(x[u][j], norm ? norm + cc * MMA_CHUNK : NULL, hi[j], lo[j], ss[j]);
 #pragma unroll
                 for (int t = 0; t < TPW; t++) {
                     const unsigned *w = (const unsigned *)wb[u][t]; /* [0..7]: row0 pairs 0-7, [8..15]: row1 */
@@ -174,7 +202,7 @@ __global__ void __launch_bounds__(MMA_WARPS_MAX * 32) gemv_mma_kernel(GemvArgs g
                         }
                     }
                     /* the slot is free: the chunk PF ahead goes into it */
-                    if (cc + PF < c1) load_chunk(w0[t], w1[t], (cc + PF) * MMA_CHUNK, wb[u][t]);
+                    if (cc + PF < c1) load_chunk<LOAD>(w0[t], w1[t], (cc + PF) * MMA_CHUNK, wb[u][t]);
                 }
             }
         }
@@ -236,6 +264,12 @@ __global__ void __launch_bounds__(MMA_WARPS_MAX * 32) gemv_mma_kernel(GemvArgs g
  * the block's reduction outweighs the loads) while every block still fits in one wave; where no
  * count fits (the classifier), 8. kernel_bench compares this choice with fixed counts. */
 static int mma_fixed_warps = 0, mma_min_chunks = MMA_MIN_CHUNKS, mma_persistent = 1, mma_pair_tiles = MMA_PAIR_TILES;
+static int mma_load = 0; /* the kernel's LOAD argument: see lane_layout */
+
+void gemv_mma_load(int load) {
+    CHECK(load >= 0 && load <= 3, "mma gemv load mode %d", load);
+    mma_load = load;
+}
 
 void gemv_mma_tune(int warps, int min_chunks, int persistent) {
     CHECK(warps >= 0 && warps <= MMA_WARPS_MAX && min_chunks >= 1, "mma gemv tuning %d warps, %d chunks", warps, min_chunks);
@@ -265,8 +299,8 @@ static int choose_warps(int chunks, int groups, int paired, int *resident) {
         cudaCheck(cudaGetDevice(&dev));
         cudaCheck(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, dev));
         for (int w = 1; w <= MMA_WARPS_MAX; w++) {
-            cudaCheck(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&fits[0][w], gemv_mma_kernel<2, 1, MMA_PREFETCH, false>, w * 32, 0));
-            cudaCheck(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&fits[1][w], gemv_mma_kernel<2, 2, MMA_PREFETCH / 2, false>, w * 32, 0));
+            cudaCheck(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&fits[0][w], gemv_mma_kernel<2, 1, MMA_PREFETCH, false, 0>, w * 32, 0));
+            cudaCheck(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&fits[1][w], gemv_mma_kernel<2, 2, MMA_PREFETCH / 2, false, 0>, w * 32, 0));
         }
     }
     const int *fit = fits[paired];
@@ -287,14 +321,24 @@ static int choose_warps(int chunks, int groups, int paired, int *resident) {
 /* Paired tiles keep one chunk ahead each, so that a warp has as many weight bytes in flight as
  * with one tile (two chunks ahead of two tiles spilled, and measured 1.192 ms against 1.148 for a
  * Llama-1B decode on an H100). */
-template <bool LOOP>
+template <bool LOOP, int LOAD>
 static void launch_instance(const GemvArgs *g, int paired, dim3 grid, dim3 block, cudaStream_t s) {
     if (!paired) {
-        if (g->n <= 8) launch_pdl(gemv_mma_kernel<1, 1, MMA_PREFETCH, LOOP>, grid, block, 0, s, *g);
-        else launch_pdl(gemv_mma_kernel<2, 1, MMA_PREFETCH, LOOP>, grid, block, 0, s, *g);
+        if (g->n <= 8) launch_pdl(gemv_mma_kernel<1, 1, MMA_PREFETCH, LOOP, LOAD>, grid, block, 0, s, *g);
+        else launch_pdl(gemv_mma_kernel<2, 1, MMA_PREFETCH, LOOP, LOAD>, grid, block, 0, s, *g);
     } else {
-        if (g->n <= 8) launch_pdl(gemv_mma_kernel<1, 2, MMA_PREFETCH / 2, LOOP>, grid, block, 0, s, *g);
-        else launch_pdl(gemv_mma_kernel<2, 2, MMA_PREFETCH / 2, LOOP>, grid, block, 0, s, *g);
+        if (g->n <= 8) launch_pdl(gemv_mma_kernel<1, 2, MMA_PREFETCH / 2, LOOP, LOAD>, grid, block, 0, s, *g);
+        else launch_pdl(gemv_mma_kernel<2, 2, MMA_PREFETCH / 2, LOOP, LOAD>, grid, block, 0, s, *g);
+    }
+}
+
+template <bool LOOP>
+static void launch_layout(const GemvArgs *g, int paired, dim3 grid, dim3 block, cudaStream_t s) {
+    switch (mma_load) {
+    case 0: launch_instance<LOOP, 0>(g, paired, grid, block, s); break;
+    case 1: launch_instance<LOOP, 1>(g, paired, grid, block, s); break;
+    case 2: launch_instance<LOOP, 2>(g, paired, grid, block, s); break;
+    default: launch_instance<LOOP, 3>(g, paired, grid, block, s);
     }
 }
 
@@ -316,6 +360,6 @@ void launch_gemv_mma(const GemvArgs *g, cudaStream_t s) {
      * runs each). */
     const int blocks = mma_persistent && groups > resident ? resident : groups;
     const dim3 grid(blocks), block(w * 32);
-    if (blocks < groups) launch_instance<true>(g, paired, grid, block, s);
-    else launch_instance<false>(g, paired, grid, block, s);
+    if (blocks < groups) launch_layout<true>(g, paired, grid, block, s);
+    else launch_layout<false>(g, paired, grid, block, s);
 }

@@ -335,6 +335,8 @@ static void attention_setup(int hs_index) {
     }
 }
 
+int cuda_pdl = 1;
+
 static int att_splits_forced; /* attention_force_splits(): 0, or the splits every launch uses */
 
 void attention_init(void) {

@@ -315,6 +315,7 @@ Target *target_cuda_build(const Model *m, int max_batch) {
     if (!built) {
         gemv_init();
         attention_init();
+        cuda_pdl = env_int("SPECDEC_CUDA_PDL", 0, 1, 1);
     }
     CudaTarget *ct = (CudaTarget *)callocCheck(1, sizeof *ct);
     ct->cfg = *c;

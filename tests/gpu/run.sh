@@ -16,6 +16,9 @@
 #            tiles paired)
 # share      each launch's share of a Llama-1B forward in graphs: bench with SPECDEC_CUDA_SKIP
 #            leaving out the qkv, attention, o, gate/up, down or classifier launches in turn
+# variants   the projection kernel's check under every SPECDEC_CUDA_GEMV_LOAD, then Llama-1B and
+#            pycode-19m decode under each timing setting (SPECDEC_CUDA_GEMV_LOAD, _GEMV_WARPS,
+#            _ATT_SPLITS, _PDL), all alternating twice in one call, with a table at the end
 # big        the Llama-3.1-8B shape (a 16 GB synth)
 # kernels    tools/kernel_bench time: per-kernel timings in graphs (projections of pycode-19m and
 #            Llama-1B shapes, attention at every split count)
@@ -155,6 +158,28 @@ if [[ $MODES == *" share "* ]]; then
     synth_llama_1b
     for skip in 0 1 2 4 8 16 32; do
         SPECDEC_CUDA_SKIP=$skip bench llama-1b_cuda_skip$skip --target "$synth/llama-1b" --name llama-1b --context 128
+    done
+fi
+if [[ $MODES == *" variants "* ]]; then
+    for load in 0 1 2 3; do
+        run_logged "kernel_check_load$load" env SPECDEC_CUDA_GEMV_LOAD=$load "$BUILD/kernel_bench" check
+    done
+    synth_llama_1b
+    variants=(SPECDEC_NONE=0 SPECDEC_CUDA_GEMV_LOAD=1 SPECDEC_CUDA_GEMV_LOAD=2 SPECDEC_CUDA_GEMV_LOAD=3
+        SPECDEC_CUDA_GEMV_WARPS=8 SPECDEC_CUDA_GEMV_WARPS=4 SPECDEC_CUDA_ATT_SPLITS=4 SPECDEC_CUDA_ATT_SPLITS=2
+        SPECDEC_CUDA_PDL=0)
+    for round in 1 2; do
+        for v in "${variants[@]}"; do
+            run_logged "variant_llama-1b_${v}_$round" timeout 150 env "$v" "$SPECDEC" bench --device cuda \
+                --target "$synth/llama-1b" --name llama-1b --context 128 --out "$LOGS/bench/variant_llama-1b_${v}_$round.json"
+            run_logged "variant_pycode-19m_${v}_$round" timeout 150 env "$v" "$SPECDEC" bench --device cuda \
+                --target pycode/pycode-19m --context 128 --out "$LOGS/bench/variant_pycode-19m_${v}_$round.json"
+        done
+    done
+    step "variants: decode latency, share of copy bandwidth, T(9)/T(1)"
+    for f in "$LOGS"/variant_*.log; do
+        printf '%-60s %s  %s  %s\n' "$(basename "$f" .log)" "$(grep -o 'latency *[0-9.]* ms' "$f")" \
+            "$(grep -o '[0-9.]*% of copy' "$f")" "$(grep -o ' 9:[0-9.]*' "$f")"
     done
 fi
 if [[ $MODES == *" big "* ]]; then
