@@ -51,8 +51,9 @@ void gemv_mma_tune(int warps, int min_chunks, int persistent);
 /* Matrices of at least `tiles` tiles of 16 rows (default 1,024) take two tiles per block at every
  * row count; 0: none. */
 void gemv_mma_pair_tiles(int tiles);
-/* How the tensor-core kernel reads its weights (0, the default, to 3): bit 0 gives each row's 4
- * lanes 64 contiguous bytes per load, bit 1 reads with L1::no_allocate and L2::256B. */
+/* How the tensor-core kernel reads its weights (0, the default, to 7): bit 0 gives each row's 4
+ * lanes 64 contiguous bytes per load, bit 1 reads with L1::no_allocate and L2::256B, bit 2
+ * interleaves the warps' chunks (see lane_layout in cuda_gemv_mma.cu). */
 void gemv_mma_load(int load);
 /* Whether launch_gemv() uses the tensor-core kernel for bf16 weights of these input sizes. */
 int gemv_mma_enabled(DType dt, const int *ins, int n_ins);

@@ -83,12 +83,14 @@ __host__ __device__ __forceinline__ int mma_tiles(const GemvArgs *g) {
     return g->epilogue == GEMV_SWIGLU ? (g->out / 2 + 7) / 8 : (g->out + 15) / 16;
 }
 
-/* How a lane's 16 elements of a 64-element chunk lie (LOAD, a template argument of the kernel):
- * bit 0 clear: [16t, 16t + 16), so one 16-byte load of 8 lanes covers half of each 32-byte sector
- * of its rows and the next load the other halves; set: [8t, 8t + 8) and [32 + 8t, 32 + 8t + 8), so
- * that the 4 lanes of a row read 64 contiguous bytes per load. Bit 1: the weights are read with
- * L1::no_allocate (streamed once; the inputs keep L1) and L2::256B (each L2 miss fetches 256
- * bytes, two chunks of a row). */
+/* How the weights are read (LOAD, a template argument of the kernel). Bit 0, a lane's 16
+ * elements of a 64-element chunk: clear, [16t, 16t + 16), so one 16-byte load of 8 lanes covers
+ * half of each 32-byte sector of its rows and the next load the other halves; set, [8t, 8t + 8)
+ * and [32 + 8t, 32 + 8t + 8), so that the 4 lanes of a row read 64 contiguous bytes per load.
+ * Bit 1: the weights are read with L1::no_allocate (streamed once; the inputs keep L1) and
+ * L2::256B (each L2 miss fetches 256 bytes, two chunks of a row). Bit 2, the warps' chunks: clear,
+ * warp w takes a contiguous range; set, chunks w, w + warps, ..., so that at every step the block's
+ * warps read neighbouring chunks of each row (one DRAM page at a time, not one per warp). */
 template <int LOAD> struct lane_layout {
     static constexpr int FIRST = LOAD & 1 ? 8 : 16; /* lane t's first element: FIRST * t */
     static constexpr int SECOND = LOAD & 1 ? 32 : 8; /* its second run of 8, this far after the first */
@@ -115,7 +117,7 @@ __device__ __forceinline__ void load_chunk(const __nv_bfloat16 *r0, const __nv_b
 }
 
 template <int NT, int LOAD>
-__device__ __forceinline__ void load_inputs(float4 (*x)[4], const GemvArgs &g, int gi, int ti, int cc, int c1) {
+__device__ __forceinline__ void load_inputs(float4 (*x)[4], const GemvArgs &g, int gi, int ti, int cc, bool valid) {
     constexpr int SECOND4 = lane_layout<LOAD>::SECOND / 4; /* in float4s */
 #pragma unroll
     for (int j = 0; j < NT; j++) {
@@ -123,7 +125,7 @@ __device__ __forceinline__ void load_inputs(float4 (*x)[4], const GemvArgs &g, i
         const float4 *src = (const float4 *)(g.a + (size_t)r * g.in + cc * MMA_CHUNK + lane_layout<LOAD>::FIRST * ti);
 #pragma unroll
         for (int q = 0; q < 4; q++)
-            x[j][q] = cc < c1 && r < g.n ? __ldg(src + (q < 2 ? q : q - 2 + SECOND4)) : make_float4(0, 0, 0, 0);
+            x[j][q] = valid && r < g.n ? __ldg(src + (q < 2 ? q : q - 2 + SECOND4)) : make_float4(0, 0, 0, 0);
     }
 }
 
@@ -140,8 +142,10 @@ __global__ void __launch_bounds__(MMA_WARPS_MAX * 32) gemv_mma_kernel(GemvArgs g
     __shared__ float inv_rms[16];
     const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, gi = lane >> 2, ti = lane & 3;
     const int warps = blockDim.x >> 5, in = g.in, n = g.n, swiglu = g.epilogue == GEMV_SWIGLU;
+    /* the warp's steps: chunk base + s * stride for s < steps (see lane_layout, bit 2) */
     const int chunks = in / MMA_CHUNK, per_warp = (chunks + warps - 1) / warps;
-    const int c0 = warp * per_warp, c1 = min(chunks, c0 + per_warp);
+    const int base = LOAD & 4 ? warp : warp * per_warp, stride = LOAD & 4 ? warps : 1;
+    const int steps = LOAD & 4 ? (chunks - warp + warps - 1) / warps : max(0, min(per_warp, chunks - base));
     /* tile t's rows: (t * 16 + gi, t * 16 + gi + 8), or gate row t * 8 + gi and its up row */
     const int half = g.out / 2, groups = (mma_tiles(&g) + TPW - 1) / TPW;
     const __nv_bfloat16 *W = (const __nv_bfloat16 *)g.W, *w0[TPW], *w1[TPW];
@@ -159,7 +163,7 @@ __global__ void __launch_bounds__(MMA_WARPS_MAX * 32) gemv_mma_kernel(GemvArgs g
         for (int u = 0; u < PF; u++)
 #pragma unroll
             for (int t = 0; t < TPW; t++)
-                if (c0 + u < c1) load_chunk<LOAD>(w0[t], w1[t], (c0 + u) * MMA_CHUNK, wb[u][t]);
+                if (u < steps) load_chunk<LOAD>(w0[t], w1[t], (base + u * stride) * MMA_CHUNK, wb[u][t]);
     };
 
     pdl_trigger();
@@ -178,14 +182,14 @@ __global__ void __launch_bounds__(MMA_WARPS_MAX * 32) gemv_mma_kernel(GemvArgs g
             for (int t = 0; t < TPW; t++) acc[t][j][0] = acc[t][j][1] = acc[t][j][2] = acc[t][j][3] = 0.0f;
         }
         const float *norm = g.norm ? g.norm + FIRST * ti : NULL;
-        for (int c = c0; c < c1; c += PF) {
+        for (int s0 = 0; s0 < steps; s0 += PF) {
             float4 x[PF][NT][4]; /* the group's inputs, all requested before the first is used */
 #pragma unroll
-            for (int u = 0; u < PF; u++) load_inputs<NT, LOAD>(x[u], g, gi, ti, c + u, c1);
+            for (int u = 0; u < PF; u++) load_inputs<NT, LOAD>(x[u], g, gi, ti, base + (s0 + u) * stride, s0 + u < steps);
 #pragma unroll
             for (int u = 0; u < PF; u++) {
-                const int cc = c + u;
-                if (cc >= c1) break;
+                const int st = s0 + u, cc = base + st * stride;
+                if (st >= steps) break;
                 unsigned hi[NT][8], lo[NT][8];
 #pragma unroll
                 for (int j = 0; j < NT; j++) split_inputs<SECOND>(x[u][j], norm ? norm + cc * MMA_CHUNK : NULL, hi[j], lo[j], ss[j]);
@@ -202,7 +206,7 @@ __global__ void __launch_bounds__(MMA_WARPS_MAX * 32) gemv_mma_kernel(GemvArgs g
                         }
                     }
                     /* the slot is free: the chunk PF ahead goes into it */
-                    if (cc + PF < c1) load_chunk<LOAD>(w0[t], w1[t], (cc + PF) * MMA_CHUNK, wb[u][t]);
+                    if (st + PF < steps) load_chunk<LOAD>(w0[t], w1[t], (cc + PF * stride) * MMA_CHUNK, wb[u][t]);
                 }
             }
         }
@@ -267,7 +271,7 @@ static int mma_fixed_warps = 0, mma_min_chunks = MMA_MIN_CHUNKS, mma_persistent 
 static int mma_load = 0; /* the kernel's LOAD argument: see lane_layout */
 
 void gemv_mma_load(int load) {
-    CHECK(load >= 0 && load <= 3, "mma gemv load mode %d", load);
+    CHECK(load >= 0 && load <= 7, "mma gemv load mode %d", load);
     mma_load = load;
 }
 
@@ -338,7 +342,11 @@ static void launch_layout(const GemvArgs *g, int paired, dim3 grid, dim3 block, 
     case 0: launch_instance<LOOP, 0>(g, paired, grid, block, s); break;
     case 1: launch_instance<LOOP, 1>(g, paired, grid, block, s); break;
     case 2: launch_instance<LOOP, 2>(g, paired, grid, block, s); break;
-    default: launch_instance<LOOP, 3>(g, paired, grid, block, s);
+    case 3: launch_instance<LOOP, 3>(g, paired, grid, block, s); break;
+    case 4: launch_instance<LOOP, 4>(g, paired, grid, block, s); break;
+    case 5: launch_instance<LOOP, 5>(g, paired, grid, block, s); break;
+    case 6: launch_instance<LOOP, 6>(g, paired, grid, block, s); break;
+    default: launch_instance<LOOP, 7>(g, paired, grid, block, s);
     }
 }
 

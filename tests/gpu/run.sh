@@ -161,13 +161,13 @@ if [[ $MODES == *" share "* ]]; then
     done
 fi
 if [[ $MODES == *" variants "* ]]; then
-    for load in 0 1 2 3; do
+    for load in 0 1 2 3 4 5 6 7; do
         run_logged "kernel_check_load$load" env SPECDEC_CUDA_GEMV_LOAD=$load "$BUILD/kernel_bench" check
     done
     synth_llama_1b
     variants=(SPECDEC_NONE=0 SPECDEC_CUDA_GEMV_LOAD=1 SPECDEC_CUDA_GEMV_LOAD=2 SPECDEC_CUDA_GEMV_LOAD=3
-        SPECDEC_CUDA_GEMV_WARPS=8 SPECDEC_CUDA_GEMV_WARPS=4 SPECDEC_CUDA_ATT_SPLITS=4 SPECDEC_CUDA_ATT_SPLITS=2
-        SPECDEC_CUDA_PDL=0)
+        SPECDEC_CUDA_GEMV_LOAD=4 SPECDEC_CUDA_GEMV_LOAD=5 SPECDEC_CUDA_GEMV_LOAD=6 SPECDEC_CUDA_GEMV_LOAD=7
+        SPECDEC_CUDA_GEMV_WARPS=8 SPECDEC_CUDA_ATT_SPLITS=4 SPECDEC_CUDA_PDL=0)
     for round in 1 2; do
         for v in "${variants[@]}"; do
             run_logged "variant_llama-1b_${v}_$round" timeout 150 env "$v" "$SPECDEC" bench --device cuda \
