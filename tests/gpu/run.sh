@@ -18,7 +18,8 @@
 #            leaving out the qkv, attention, o, gate/up, down or classifier launches in turn
 # variants   the projection kernel's check under every SPECDEC_CUDA_GEMV_LOAD, then Llama-1B and
 #            pycode-19m decode under each timing setting (SPECDEC_CUDA_GEMV_LOAD, _GEMV_WARPS,
-#            _ATT_SPLITS, _PDL), all alternating twice in one call, with a table at the end
+#            _ATT_SPLITS, _PDL), alternating $VARIANT_ROUNDS times (default 2) in one call, with a
+#            table at the end
 # big        the Llama-3.1-8B shape (a 16 GB synth)
 # kernels    tools/kernel_bench time: per-kernel timings in graphs (projections of pycode-19m and
 #            Llama-1B shapes, attention at every split count)
@@ -168,7 +169,7 @@ if [[ $MODES == *" variants "* ]]; then
     variants=(SPECDEC_NONE=0 SPECDEC_CUDA_GEMV_LOAD=1 SPECDEC_CUDA_GEMV_LOAD=2 SPECDEC_CUDA_GEMV_LOAD=3
         SPECDEC_CUDA_GEMV_LOAD=4 SPECDEC_CUDA_GEMV_LOAD=5 SPECDEC_CUDA_GEMV_LOAD=6 SPECDEC_CUDA_GEMV_LOAD=7
         SPECDEC_CUDA_GEMV_WARPS=8 SPECDEC_CUDA_ATT_SPLITS=4 SPECDEC_CUDA_PDL=0)
-    for round in 1 2; do
+    for round in $(seq "${VARIANT_ROUNDS:-2}"); do
         for v in "${variants[@]}"; do
             run_logged "variant_llama-1b_${v}_$round" timeout 150 env "$v" "$SPECDEC" bench --device cuda \
                 --target "$synth/llama-1b" --name llama-1b --context 128 --out "$LOGS/bench/variant_llama-1b_${v}_$round.json"
