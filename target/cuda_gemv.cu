@@ -260,7 +260,6 @@ void gemv_init(void) {
     if (kind && strcmp(kind, "mma") && strcmp(kind, "simt")) fatal("SPECDEC_CUDA_GEMV is '%s': expected mma or simt", kind);
     gemv_use_mma = !kind || !strcmp(kind, "mma");
     gemv_mma_tune(env_int("SPECDEC_CUDA_GEMV_WARPS", 0, 16, 0), 1, env_int("SPECDEC_CUDA_GEMV_PERSISTENT", 0, 1, 1));
-    gemv_mma_load(env_int("SPECDEC_CUDA_GEMV_LOAD", 0, 7, 0));
     const int pair = env_int("SPECDEC_CUDA_GEMV_PAIR", 0, 1 << 24, -1); /* -1: unset */
     if (pair >= 0) gemv_mma_pair_tiles(pair);
     int dev, sms;

@@ -32,7 +32,8 @@ int gemv_supported(DType dt, int in);
 /* Once per process before the first launch: lets the kernels stage inputs in shared memory, and
  * reads SPECDEC_CUDA_GEMV (mma: the tensor-core kernel where it applies, the default; simt: the
  * CUDA-core kernel always, for comparison), SPECDEC_CUDA_GEMV_PERSISTENT (1, the default, or
- * 0: see gemv_mma_tune()) and SPECDEC_CUDA_GEMV_PAIR (see gemv_mma_pair_tiles()). */
+ * 0: see gemv_mma_tune()), SPECDEC_CUDA_GEMV_WARPS (the warps argument of gemv_mma_tune(), for
+ * timing) and SPECDEC_CUDA_GEMV_PAIR (see gemv_mma_pair_tiles()). */
 void gemv_init(void);
 /* The tensor-core kernel (cuda_gemv_mma.cu) where gemv_mma_supported(), else the CUDA-core one. */
 void launch_gemv(const GemvArgs *g, cudaStream_t s);
@@ -51,10 +52,6 @@ void gemv_mma_tune(int warps, int min_chunks, int persistent);
 /* Matrices of at least `tiles` tiles of 16 rows (default 1,024) take two tiles per block at every
  * row count; 0: none. */
 void gemv_mma_pair_tiles(int tiles);
-/* How the tensor-core kernel reads its weights (0, the default, to 7): bit 0 gives each row's 4
- * lanes 64 contiguous bytes per load, bit 1 reads with L1::no_allocate and L2::256B, bit 2
- * interleaves the warps' chunks (see lane_layout in cuda_gemv_mma.cu). */
-void gemv_mma_load(int load);
 /* Whether launch_gemv() uses the tensor-core kernel for bf16 weights of these input sizes. */
 int gemv_mma_enabled(DType dt, const int *ins, int n_ins);
 

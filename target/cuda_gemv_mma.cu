@@ -8,8 +8,7 @@
  * 8 gate rows over their 8 up rows) and splits the input dimension among its warps in chunks of 64.
  * Lane (g, t) (g = lane / 4, t = lane % 4) takes elements [16t, 16t + 16) of each chunk of rows g
  * and g + 8 (128 contiguous bytes per row across the group), PF chunks ahead, and the same elements
- * of input rows g (and g + 8 when n > 8), PF chunks at a time. (That is the default layout; the
- * others, for timing, are described at lane_layout.) (A deeper ring of weights in shared
+ * of input rows g (and g + 8 when n > 8), PF chunks at a time. (A deeper ring of weights in shared
  * memory through cp.async measured slower on the H200: Llama-1B gate/up 35 us against 24.)
  * An mma.m16n8k16 sums over 16 k-slots, of which thread t owns 4 in A and the same 4 in B; any
  * assignment of physical k to those slots gives the same dot product, so each of the four steps of
@@ -47,9 +46,7 @@ __device__ __forceinline__ unsigned pack_bf16(float lo_k, float hi_k) {
 }
 
 /* 16 inputs (pairs p = 0..7) of one row, times the norm weight, split into bf16 hi and lo pairs;
- * ss += the squares of the raw inputs (rows past n are zeros and add nothing). The inputs are two
- * runs of 8, the second SECOND elements after the first (see lane_layout). */
-template <int SECOND>
+ * ss += the squares of the raw inputs (rows past n are zeros and add nothing). */
 __device__ __forceinline__ void split_inputs(const float4 *x, const float *norm, unsigned *hi, unsigned *lo, float &ss) {
     float v[16];
 #pragma unroll
@@ -62,7 +59,7 @@ __device__ __forceinline__ void split_inputs(const float4 *x, const float *norm,
     if (norm) {
 #pragma unroll
         for (int i = 0; i < 16; i += 4) {
-            float4 f = __ldg((const float4 *)(norm + (i < 8 ? i : i - 8 + SECOND)));
+            float4 f = __ldg((const float4 *)(norm + i));
             ss += v[i] * v[i] + v[i + 1] * v[i + 1] + v[i + 2] * v[i + 2] + v[i + 3] * v[i + 3];
             v[i] *= f.x;
             v[i + 1] *= f.y;
@@ -84,49 +81,22 @@ __host__ __device__ __forceinline__ int mma_tiles(const GemvArgs *g) {
     return g->epilogue == GEMV_SWIGLU ? (g->out / 2 + 7) / 8 : (g->out + 15) / 16;
 }
 
-/* How the weights are read (LOAD, a template argument of the kernel). Bit 0, a lane's 16
- * elements of a 64-element chunk: clear, [16t, 16t + 16), so one 16-byte load of 8 lanes covers
- * half of each 32-byte sector of its rows and the next load the other halves; set, [8t, 8t + 8)
- * and [32 + 8t, 32 + 8t + 8), so that the 4 lanes of a row read 64 contiguous bytes per load.
- * Bit 1: the weights are read with L1::no_allocate (streamed once; the inputs keep L1) and
- * L2::256B (each L2 miss fetches 256 bytes, two chunks of a row). Bit 2, the warps' chunks: clear,
- * warp w takes a contiguous range; set, chunks w, w + warps, ..., so that at every step the block's
- * warps read neighbouring chunks of each row (one DRAM page at a time, not one per warp). */
-template <int LOAD> struct lane_layout {
-    static constexpr int FIRST = LOAD & 1 ? 8 : 16; /* lane t's first element: FIRST * t */
-    static constexpr int SECOND = LOAD & 1 ? 32 : 8; /* its second run of 8, this far after the first */
-};
-
-template <int LOAD> __device__ __forceinline__ uint4 load_weights(const __nv_bfloat16 *p) {
-    if (!(LOAD & 2)) return __ldg((const uint4 *)p);
-    uint4 v;
-    asm volatile("ld.global.nc.L1::no_allocate.L2::256B.v4.u32 {%0,%1,%2,%3}, [%4];"
-                 : "=r"(v.x), "=r"(v.y), "=r"(v.z), "=r"(v.w)
-                 : "l"(p));
-    return v;
-}
-
-/* One chunk's weights for this lane: rows r0 and r1 (already offset to the lane's first element),
- * its two runs of 8 elements from k. */
-template <int LOAD>
+/* One chunk's weights for this lane: rows r0 and r1, elements [k, k + 16). */
 __device__ __forceinline__ void load_chunk(const __nv_bfloat16 *r0, const __nv_bfloat16 *r1, int k, uint4 *w) {
-    constexpr int SECOND = lane_layout<LOAD>::SECOND;
-    w[0] = load_weights<LOAD>(r0 + k);
-    w[1] = load_weights<LOAD>(r0 + k + SECOND);
-    w[2] = load_weights<LOAD>(r1 + k);
-    w[3] = load_weights<LOAD>(r1 + k + SECOND);
+    w[0] = __ldg((const uint4 *)(r0 + k));
+    w[1] = __ldg((const uint4 *)(r0 + k + 8));
+    w[2] = __ldg((const uint4 *)(r1 + k));
+    w[3] = __ldg((const uint4 *)(r1 + k + 8));
 }
 
-template <int NT, int LOAD>
-__device__ __forceinline__ void load_inputs(float4 (*x)[4], const GemvArgs &g, int gi, int ti, int cc, bool valid) {
-    constexpr int SECOND4 = lane_layout<LOAD>::SECOND / 4; /* in float4s */
+template <int NT>
+__device__ __forceinline__ void load_inputs(float4 (*x)[4], const GemvArgs &g, int gi, int ti, int cc, int c1) {
 #pragma unroll
     for (int j = 0; j < NT; j++) {
         const int r = 8 * j + gi;
-        const float4 *src = (const float4 *)(g.a + (size_t)r * g.in + cc * MMA_CHUNK + lane_layout<LOAD>::FIRST * ti);
+        const float4 *src = (const float4 *)(g.a + (size_t)r * g.in + cc * MMA_CHUNK + 16 * ti);
 #pragma unroll
-        for (int q = 0; q < 4; q++)
-            x[j][q] = valid && r < g.n ? __ldg(src + (q < 2 ? q : q - 2 + SECOND4)) : make_float4(0, 0, 0, 0);
+        for (int q = 0; q < 4; q++) x[j][q] = cc < c1 && r < g.n ? __ldg(src + q) : make_float4(0, 0, 0, 0);
     }
 }
 
@@ -135,18 +105,15 @@ __device__ __forceinline__ void load_inputs(float4 (*x)[4], const GemvArgs &g, i
  * as the weights, so sharing them across two tiles halves that traffic); PF chunks of weights in
  * flight per tile. grid: one block per group of TPW tiles, or with LOOP fewer blocks, each taking
  * every gridDim.x-th group. */
-template <int NT, int TPW, int PF, bool LOOP, int LOAD>
+template <int NT, int TPW, int PF, bool LOOP>
 __global__ void __launch_bounds__(MMA_WARPS_MAX * 32) gemv_mma_kernel(GemvArgs g) {
-    constexpr int FIRST = lane_layout<LOAD>::FIRST, SECOND = lane_layout<LOAD>::SECOND;
     __shared__ float part[MMA_WARPS_MAX][TPW * NT * 4][32]; /* each warp's accumulators, by lane */
     __shared__ float ss_part[MMA_WARPS_MAX][16];
     __shared__ float inv_rms[16];
     const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, gi = lane >> 2, ti = lane & 3;
     const int warps = blockDim.x >> 5, in = g.in, n = g.n, swiglu = g.epilogue == GEMV_SWIGLU;
-    /* the warp's steps: chunk base + s * stride for s < steps (see lane_layout, bit 2) */
     const int chunks = in / MMA_CHUNK, per_warp = (chunks + warps - 1) / warps;
-    const int base = LOAD & 4 ? warp : warp * per_warp, stride = LOAD & 4 ? warps : 1;
-    const int steps = LOAD & 4 ? (chunks - warp + warps - 1) / warps : max(0, min(per_warp, chunks - base));
+    const int c0 = warp * per_warp, c1 = min(chunks, c0 + per_warp);
     /* tile t's rows: (t * 16 + gi, t * 16 + gi + 8), or gate row t * 8 + gi and its up row */
     const int half = g.out / 2, groups = (mma_tiles(&g) + TPW - 1) / TPW;
     const __nv_bfloat16 *W = (const __nv_bfloat16 *)g.W, *w0[TPW], *w1[TPW];
@@ -157,14 +124,14 @@ __global__ void __launch_bounds__(MMA_WARPS_MAX * 32) gemv_mma_kernel(GemvArgs g
         for (int t = 0; t < TPW; t++) {
             const int tile = grp * TPW + t;
             const int row0 = swiglu ? tile * 8 + gi : tile * 16 + gi, row1 = swiglu ? row0 + half : row0 + 8;
-            w0[t] = W + (size_t)(row0 < g.out ? row0 : 0) * in + FIRST * ti;
-            w1[t] = W + (size_t)(row1 < g.out ? row1 : 0) * in + FIRST * ti;
+            w0[t] = W + (size_t)(row0 < g.out ? row0 : 0) * in + 16 * ti;
+            w1[t] = W + (size_t)(row1 < g.out ? row1 : 0) * in + 16 * ti;
         }
 #pragma unroll
         for (int u = 0; u < PF; u++)
 #pragma unroll
             for (int t = 0; t < TPW; t++)
-                if (u < steps) load_chunk<LOAD>(w0[t], w1[t], (base + u * stride) * MMA_CHUNK, wb[u][t]);
+                if (c0 + u < c1) load_chunk(w0[t], w1[t], (c0 + u) * MMA_CHUNK, wb[u][t]);
     };
 
     pdl_trigger();
@@ -182,18 +149,18 @@ __global__ void __launch_bounds__(MMA_WARPS_MAX * 32) gemv_mma_kernel(GemvArgs g
 #pragma unroll
             for (int t = 0; t < TPW; t++) acc[t][j][0] = acc[t][j][1] = acc[t][j][2] = acc[t][j][3] = 0.0f;
         }
-        const float *norm = g.norm ? g.norm + FIRST * ti : NULL;
-        for (int s0 = 0; s0 < steps; s0 += PF) {
+        const float *norm = g.norm ? g.norm + 16 * ti : NULL;
+        for (int c = c0; c < c1; c += PF) {
             float4 x[PF][NT][4]; /* the group's inputs, all requested before the first is used */
 #pragma unroll
-            for (int u = 0; u < PF; u++) load_inputs<NT, LOAD>(x[u], g, gi, ti, base + (s0 + u) * stride, s0 + u < steps);
+            for (int u = 0; u < PF; u++) load_inputs<NT>(x[u], g, gi, ti, c + u, c1);
 #pragma unroll
             for (int u = 0; u < PF; u++) {
-                const int st = s0 + u, cc = base + st * stride;
-                if (st >= steps) break;
+                const int cc = c + u;
+                if (cc >= c1) break;
                 unsigned hi[NT][8], lo[NT][8];
 #pragma unroll
-                for (int j = 0; j < NT; j++) split_inputs<SECOND>(x[u][j], norm ? norm + cc * MMA_CHUNK : NULL, hi[j], lo[j], ss[j]);
+                for (int j = 0; j < NT; j++) split_inputs(x[u][j], norm ? norm + cc * MMA_CHUNK : NULL, hi[j], lo[j], ss[j]);
 #pragma unroll
                 for (int t = 0; t < TPW; t++) {
                     const unsigned *w = (const unsigned *)wb[u][t]; /* [0..7]: row0 pairs 0-7, [8..15]: row1 */
@@ -207,7 +174,7 @@ __global__ void __launch_bounds__(MMA_WARPS_MAX * 32) gemv_mma_kernel(GemvArgs g
                         }
                     }
                     /* the slot is free: the chunk PF ahead goes into it */
-                    if (st + PF < steps) load_chunk<LOAD>(w0[t], w1[t], (cc + PF * stride) * MMA_CHUNK, wb[u][t]);
+                    if (cc + PF < c1) load_chunk(w0[t], w1[t], (cc + PF) * MMA_CHUNK, wb[u][t]);
                 }
             }
         }
@@ -269,12 +236,6 @@ __global__ void __launch_bounds__(MMA_WARPS_MAX * 32) gemv_mma_kernel(GemvArgs g
  * the block's reduction outweighs the loads) while every block still fits in one wave; where no
  * count fits (the classifier), 8. kernel_bench compares this choice with fixed counts. */
 static int mma_fixed_warps = 0, mma_min_chunks = MMA_MIN_CHUNKS, mma_persistent = 1, mma_pair_tiles = MMA_PAIR_TILES;
-static int mma_load = 0; /* the kernel's LOAD argument: see lane_layout */
-
-void gemv_mma_load(int load) {
-    CHECK(load >= 0 && load <= 7, "mma gemv load mode %d", load);
-    mma_load = load;
-}
 
 void gemv_mma_tune(int warps, int min_chunks, int persistent) {
     CHECK(warps >= 0 && warps <= MMA_WARPS_MAX && min_chunks >= 1, "mma gemv tuning %d warps, %d chunks", warps, min_chunks);
@@ -304,8 +265,8 @@ static int choose_warps(int chunks, int groups, int paired, int *resident) {
         cudaCheck(cudaGetDevice(&dev));
         cudaCheck(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, dev));
         for (int w = 1; w <= MMA_WARPS_MAX; w++) {
-            cudaCheck(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&fits[0][w], gemv_mma_kernel<2, 1, MMA_PREFETCH, false, 0>, w * 32, 0));
-            cudaCheck(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&fits[1][w], gemv_mma_kernel<2, 2, MMA_PREFETCH / 2, false, 0>, w * 32, 0));
+            cudaCheck(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&fits[0][w], gemv_mma_kernel<2, 1, MMA_PREFETCH, false>, w * 32, 0));
+            cudaCheck(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&fits[1][w], gemv_mma_kernel<2, 2, MMA_PREFETCH / 2, false>, w * 32, 0));
         }
     }
     const int *fit = fits[paired];
@@ -326,28 +287,14 @@ static int choose_warps(int chunks, int groups, int paired, int *resident) {
 /* Paired tiles keep one chunk ahead each, so that a warp has as many weight bytes in flight as
  * with one tile (two chunks ahead of two tiles spilled, and measured 1.192 ms against 1.148 for a
  * Llama-1B decode on an H100). */
-template <bool LOOP, int LOAD>
+template <bool LOOP>
 static void launch_instance(const GemvArgs *g, int paired, dim3 grid, dim3 block, cudaStream_t s) {
     if (!paired) {
-        if (g->n <= 8) launch_pdl(gemv_mma_kernel<1, 1, MMA_PREFETCH, LOOP, LOAD>, grid, block, 0, s, *g);
-        else launch_pdl(gemv_mma_kernel<2, 1, MMA_PREFETCH, LOOP, LOAD>, grid, block, 0, s, *g);
+        if (g->n <= 8) launch_pdl(gemv_mma_kernel<1, 1, MMA_PREFETCH, LOOP>, grid, block, 0, s, *g);
+        else launch_pdl(gemv_mma_kernel<2, 1, MMA_PREFETCH, LOOP>, grid, block, 0, s, *g);
     } else {
-        if (g->n <= 8) launch_pdl(gemv_mma_kernel<1, 2, MMA_PREFETCH / 2, LOOP, LOAD>, grid, block, 0, s, *g);
-        else launch_pdl(gemv_mma_kernel<2, 2, MMA_PREFETCH / 2, LOOP, LOAD>, grid, block, 0, s, *g);
-    }
-}
-
-template <bool LOOP>
-static void launch_layout(const GemvArgs *g, int paired, dim3 grid, dim3 block, cudaStream_t s) {
-    switch (mma_load) {
-    case 0: launch_instance<LOOP, 0>(g, paired, grid, block, s); break;
-    case 1: launch_instance<LOOP, 1>(g, paired, grid, block, s); break;
-    case 2: launch_instance<LOOP, 2>(g, paired, grid, block, s); break;
-    case 3: launch_instance<LOOP, 3>(g, paired, grid, block, s); break;
-    case 4: launch_instance<LOOP, 4>(g, paired, grid, block, s); break;
-    case 5: launch_instance<LOOP, 5>(g, paired, grid, block, s); break;
-    case 6: launch_instance<LOOP, 6>(g, paired, grid, block, s); break;
-    default: launch_instance<LOOP, 7>(g, paired, grid, block, s);
+        if (g->n <= 8) launch_pdl(gemv_mma_kernel<1, 2, MMA_PREFETCH / 2, LOOP>, grid, block, 0, s, *g);
+        else launch_pdl(gemv_mma_kernel<2, 2, MMA_PREFETCH / 2, LOOP>, grid, block, 0, s, *g);
     }
 }
 
@@ -369,6 +316,6 @@ void launch_gemv_mma(const GemvArgs *g, cudaStream_t s) {
      * runs each). */
     const int blocks = mma_persistent && groups > resident ? resident : groups;
     const dim3 grid(blocks), block(w * 32);
-    if (blocks < groups) launch_layout<true>(g, paired, grid, block, s);
-    else launch_layout<false>(g, paired, grid, block, s);
+    if (blocks < groups) launch_instance<true>(g, paired, grid, block, s);
+    else launch_instance<false>(g, paired, grid, block, s);
 }

@@ -136,194 +136,12 @@ __device__ __forceinline__ float softmax_step(float sc, float &m, float &l, floa
     return p;
 }
 
-/* One tile of the context, [t0, t0 + ATT_TILE) clipped to L, held in kr/vr: into shared memory,
- * then scored by this warp's queries (slots a and z, whose online-softmax state advances). Between
- * the two block barriers the registers take tile tn (>= 0) for a later call. */
-template <int HS>
-__device__ __forceinline__ void attend_tile(const AttentionArgs &a, int kvh, int qb, int pos, int L, int t, int tn,
-                                            float (*kr)[HS], float (*vr)[HS], float *ks, float *vs, const float *qs,
-                                            float *pw, int qa, int qz, int last_a, int last_z, float scale, float &ma,
-                                            float &la, float *acca, float &mz, float &lz, float *accz) {
-    const int hd = a.head_dim, ks_stride = hd + 4, lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
-    const int t0 = t * ATT_TILE, end = min(L, t0 + ATT_TILE);
-#pragma unroll
-    for (int i = 0; i < ATT_ROWS_PER_WARP; i++)
-#pragma unroll
-        for (int c = 0; c < HS; c++) {
-            const int d = lane + 32 * c, row = warp + i * ATT_WARPS;
-            if (d < hd) {
-                ks[row * ks_stride + d] = kr[i][c];
-                vs[row * hd + d] = vr[i][c];
-            }
-        }
-    __syncthreads();
-    if (tn >= 0) load_tile<HS>(a, kvh, tn * ATT_TILE, min(L, tn * ATT_TILE + ATT_TILE), pos, qb == 0, kr, vr);
-    if (max(last_a, last_z) >= t0) { /* one of this warp's queries sees part of the tile */
-        const int tp = t0 + lane;
-        const int last_q = ATT_QUERIES_PER_BLOCK - 1; /* an absent query reads a real row, unused */
-        const float4 *k4 = (const float4 *)(ks + lane * ks_stride), *qa4 = (const float4 *)(qs + min(qa, last_q) * hd),
-                     *qz4 = (const float4 *)(qs + min(qz, last_q) * hd);
-        float da = 0.0f, dz = 0.0f;
-#pragma unroll 4
-        for (int j = 0; j < hd / 4; j++) {
-            const float4 k = k4[j], x = qa4[j], y = qz4[j];
-            da += x.x * k.x + x.y * k.y + x.z * k.z + x.w * k.w;
-            dz += y.x * k.x + y.y * k.y + y.z * k.z + y.w * k.w;
-        }
-        const float sa = tp < end && tp <= last_a ? da * scale : -CUDART_INF_F;
-        const float sz = tp < end && tp <= last_z ? dz * scale : -CUDART_INF_F;
-        pw[lane] = softmax_step<HS>(sa, ma, la, acca);
-        pw[ATT_TILE + lane] = softmax_step<HS>(sz, mz, lz, accz);
-        __syncwarp();
-#pragma unroll 8
-        for (int j = 0; j < ATT_TILE; j++) {
-            const float pa = pw[j], pz = pw[ATT_TILE + j];
-#pragma unroll
-            for (int c = 0; c < HS; c++) {
-                const int d = lane + 32 * c;
-                if (d < hd) {
-                    const float v = vs[j * hd + d];
-                    acca[c] += pa * v;
-                    accz[c] += pz * v;
-                }
-            }
-        }
-    }
-    __syncthreads(); /* before the next tile overwrites this one */
-}
-
-/* One split's partials (m, l, acc[hd]) of this warp's queries (those below nq) into dst, a
- * (ATT_QUERIES_PER_BLOCK, hd + 2) array. */
-template <int HS>
-__device__ __forceinline__ void write_partials(float *dst, int hd, int nq, int qa, int qz, float ma, float la,
-                                               const float *acca, float mz, float lz, const float *accz) {
-    const int lane = threadIdx.x & 31, stride = hd + 2;
-#pragma unroll
-    for (int z = 0; z < 2; z++) {
-        const int ql = z ? qz : qa;
-        if (ql >= nq) continue;
-        float *pp = dst + ql * stride;
-        if (lane == 0) {
-            pp[0] = z ? mz : ma;
-            pp[1] = z ? lz : la;
-        }
-#pragma unroll
-        for (int c = 0; c < HS; c++) {
-            const int d = lane + 32 * c;
-            if (d < hd) pp[2 + d] = z ? accz[c] : acca[c];
-        }
-    }
-}
-
 /* Shared memory of the attention kernel, in floats: the tile's keys (padded by 4, so that a
  * quarter-warp's float4 rows hit distinct banks) and values, the block's queries after RoPE, each
  * warp's softmax weights for the tile, and (used in rank 0) every split's partials. */
 #define ATT_SMEM_FLOATS(hd, splits)                                                                   \
     ((size_t)ATT_TILE * ((hd) + 4) + (size_t)ATT_TILE * (hd) + (size_t)ATT_QUERIES_PER_BLOCK * (hd) + \
      (size_t)ATT_WARPS * 2 * ATT_TILE + (size_t)(splits) * ATT_QUERIES_PER_BLOCK * ((hd) + 2))
-
-/* The block's queries after RoPE (zeros from nq on) into qs (ATT_QUERIES_PER_BLOCK, hd). */
-__device__ __forceinline__ void load_queries(const AttentionArgs &a, float *qs, int kvh, int q0, int nq, int pos) {
-    const int hd = a.head_dim, group = a.n_heads / a.n_kv_heads;
-    for (int i = threadIdx.x; i < ATT_QUERIES_PER_BLOCK * hd; i += blockDim.x) {
-        const int ql = i / hd, d = i % hd, qi = q0 + ql, r = qi / group, h = kvh * group + qi % group;
-        qs[i] = ql < nq ? rope_elem(a.qkv + (size_t)r * a.qkv_dim + h * hd, d, pos + r, hd, a.rope_interleaved,
-                                    a.rope_cos, a.rope_sin)
-                        : 0.0f;
-    }
-}
-
-/* out = sum_s w_s acc_s / sum_s w_s l_s, w_s = exp(m_s - max m), over the n_parts splits' partials
- * in merge (split, ATT_QUERIES_PER_BLOCK, hd + 2): a thread per (query, dim); a split with nothing
- * visible has m = -inf and weight 0 */
-__device__ __forceinline__ void merge_partials(const AttentionArgs &a, const float *merge, int kvh, int q0, int nq,
-                                               int n_parts) {
-    const int hd = a.head_dim, stride = hd + 2, group = a.n_heads / a.n_kv_heads, qd = a.n_heads * hd;
-    for (int i = threadIdx.x; i < nq * hd; i += blockDim.x) {
-        const int ql = i / hd, d = i % hd, qi = q0 + ql, r = qi / group, h = kvh * group + qi % group;
-        const float *pq = merge + (size_t)ql * stride;
-        float M = -CUDART_INF_F;
-        for (int sp = 0; sp < n_parts; sp++) M = fmaxf(M, pq[(size_t)sp * ATT_QUERIES_PER_BLOCK * stride]);
-        float sum = 0.0f, o = 0.0f;
-        for (int sp = 0; sp < n_parts; sp++) {
-            const float *pp = pq + (size_t)sp * ATT_QUERIES_PER_BLOCK * stride;
-            const float w = pp[0] == -CUDART_INF_F ? 0.0f : expf(pp[0] - M);
-            sum += w * pp[1];
-            o += w * pp[2 + d];
-        }
-        store_elem(a.out, (size_t)r * qd + h * hd + d, a.odt, o / sum);
-    }
-}
-
-/* This warp's queries: w and nothing while they are few (each warp's latency is the kernel's),
- * else 2w and 2w + 1; query q always takes slot q % 2 (a or z), so that its arithmetic is the
- * same either way. last_*: the last position the query sees, -1 for none. */
-__device__ __forceinline__ void warp_queries(int nq, int q0, int pos, int group, int &qa, int &qz, int &last_a,
-                                             int &last_z) {
-    const int warp = threadIdx.x >> 5, few = nq <= ATT_WARPS / 2;
-    qa = few ? (warp % 2 ? ATT_QUERIES_PER_BLOCK : warp) : 2 * warp;
-    qz = few ? (warp % 2 ? warp : ATT_QUERIES_PER_BLOCK) : 2 * warp + 1;
-    last_a = qa < nq ? pos + (q0 + qa) / group : -1;
-    last_z = qz < nq ? pos + (q0 + qz) / group : -1;
-}
-
-/* A short context in one block (attention_serial()): every split in turn, with the arithmetic it
- * has in its own block of the cluster and the same merge, so the results are the same bits, without
- * the cluster barriers. The tiles go split by split (split sp's are sp, sp + splits, ...), PD in
- * flight across split boundaries; the state is reset at a split's first tile and its partials
- * written at its last. Not inlined, so that the cluster path keeps its own registers. */
-template <int HS, int PD>
-__device__ __noinline__ void attention_serial_block(const AttentionArgs a, int kvh, int qb, int pos, int L, int n_tiles,
-                                                    int splits, float *ks, float *vs, float *qs, float *ps, float *merge) {
-    const int hd = a.head_dim, stride = hd + 2, group = a.n_heads / a.n_kv_heads;
-    const int q0 = qb * ATT_QUERIES_PER_BLOCK, nq = min(ATT_QUERIES_PER_BLOCK, group * a.n - q0);
-    const int n_splits = min(splits, n_tiles);
-    const float scale = 1.0f / sqrtf((float)hd);
-    auto next_tile = [&](int t) {
-        if (t < 0) return -1;
-        if (t + splits < n_tiles) return t + splits;
-        return t % splits + 1 < n_splits ? t % splits + 1 : -1;
-    };
-    float kr[PD][ATT_ROWS_PER_WARP][HS], vr[PD][ATT_ROWS_PER_WARP][HS];
-    int slot[PD], cursor = 0; /* the tile each slot holds (-1: none), the next to load */
-#pragma unroll
-    for (int u = 0; u < PD; u++) {
-        slot[u] = cursor;
-        if (cursor >= 0) load_tile<HS>(a, kvh, cursor * ATT_TILE, min(L, cursor * ATT_TILE + ATT_TILE), pos, qb == 0, kr[u], vr[u]);
-        cursor = next_tile(cursor);
-    }
-    load_queries(a, qs, kvh, q0, nq, pos);
-    int qa, qz, last_a, last_z;
-    warp_queries(nq, q0, pos, group, qa, qz, last_a, last_z);
-    float ma = -CUDART_INF_F, la = 0.0f, acca[HS], mz = -CUDART_INF_F, lz = 0.0f, accz[HS];
-    float *pw = ps + (threadIdx.x >> 5) * 2 * ATT_TILE;
-    for (bool more = true; more;) {
-#pragma unroll
-        for (int u = 0; u < PD; u++) {
-            const int t = slot[u];
-            if (t < 0) {
-                more = false;
-                break;
-            }
-            const int sp = t % splits;
-            if (t == sp) { /* a split's first tile */
-                ma = mz = -CUDART_INF_F;
-                la = lz = 0.0f;
-#pragma unroll
-                for (int c = 0; c < HS; c++) acca[c] = accz[c] = 0.0f;
-            }
-            slot[u] = cursor;
-            cursor = next_tile(cursor);
-            attend_tile<HS>(a, kvh, qb, pos, L, t, slot[u], kr[u], vr[u], ks, vs, qs, pw, qa, qz, last_a, last_z, scale, ma,
-                            la, acca, mz, lz, accz);
-            if (t + splits >= n_tiles) /* its last */
-                write_partials<HS>(merge + (size_t)sp * ATT_QUERIES_PER_BLOCK * stride, hd, nq, qa, qz, ma, la, acca, mz, lz,
-                                   accz);
-        }
-    }
-    __syncthreads(); /* every split's partials are in place */
-    merge_partials(a, merge, kvh, q0, nq, n_splits);
-}
 
 /* grid (splits, n_kv_heads, query blocks) in clusters of the splits blocks of one (kv head, query
  * block), ATT_THREADS threads; HS = head dims per lane (hd <= 32 HS), PD = tiles in flight. A
@@ -356,13 +174,9 @@ __global__ void __launch_bounds__(ATT_THREADS) attention_kernel(AttentionArgs a)
     pdl_trigger();
     pdl_wait(); /* everything below, the position included, may come from earlier kernels */
     const int split = blockIdx.x, kvh = blockIdx.y, qb = blockIdx.z;
-    const int warp = threadIdx.x >> 5;
-    const int group = a.n_heads / a.n_kv_heads;
+    const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+    const int group = a.n_heads / a.n_kv_heads, qd = a.n_heads * hd;
     const int pos = *a.pos, L = pos + a.n, n_tiles = (L + ATT_TILE - 1) / ATT_TILE;
-    if (L <= a.serial_max) { /* rank 0 alone; no block waits at a cluster barrier */
-        if (split == 0) attention_serial_block<HS, PD>(a, kvh, qb, pos, L, n_tiles, splits, ks, vs, qs, ps, merge);
-        return;
-    }
     const int q0 = qb * ATT_QUERIES_PER_BLOCK;
     const int nq = min(ATT_QUERIES_PER_BLOCK, group * a.n - q0);
     const float scale = 1.0f / sqrtf((float)hd);
@@ -373,9 +187,20 @@ __global__ void __launch_bounds__(ATT_THREADS) attention_kernel(AttentionArgs a)
         const int t = split + u * splits;
         if (t < n_tiles) load_tile<HS>(a, kvh, t * ATT_TILE, min(L, t * ATT_TILE + ATT_TILE), pos, qb == 0, kr[u], vr[u]);
     }
-    load_queries(a, qs, kvh, q0, nq, pos);
-    int qa, qz, last_a, last_z;
-    warp_queries(nq, q0, pos, group, qa, qz, last_a, last_z);
+    for (int i = threadIdx.x; i < ATT_QUERIES_PER_BLOCK * hd; i += blockDim.x) {
+        const int ql = i / hd, d = i % hd, qi = q0 + ql, r = qi / group, h = kvh * group + qi % group;
+        qs[i] = ql < nq ? rope_elem(a.qkv + (size_t)r * a.qkv_dim + h * hd, d, pos + r, hd, a.rope_interleaved,
+                                    a.rope_cos, a.rope_sin)
+                        : 0.0f;
+    }
+
+    /* this warp's queries: w and nothing while they are few (each warp's latency is the kernel's),
+     * else 2w and 2w + 1; query q always takes slot q % 2 (a or z), so that its arithmetic is the
+     * same either way */
+    const int few = nq <= ATT_WARPS / 2;
+    const int qa = few ? (warp % 2 ? ATT_QUERIES_PER_BLOCK : warp) : 2 * warp;
+    const int qz = few ? (warp % 2 ? warp : ATT_QUERIES_PER_BLOCK) : 2 * warp + 1;
+    const int last_a = qa < nq ? pos + (q0 + qa) / group : -1, last_z = qz < nq ? pos + (q0 + qz) / group : -1;
     float ma = -CUDART_INF_F, la = 0.0f, acca[HS], mz = -CUDART_INF_F, lz = 0.0f, accz[HS];
 #pragma unroll
     for (int c = 0; c < HS; c++) acca[c] = accz[c] = 0.0f;
@@ -383,20 +208,96 @@ __global__ void __launch_bounds__(ATT_THREADS) attention_kernel(AttentionArgs a)
     for (int tb = split; tb < n_tiles; tb += PD * splits) {
 #pragma unroll
         for (int u = 0; u < PD; u++) {
-            const int t = tb + u * splits, tn = t + PD * splits;
+            const int t = tb + u * splits, t0 = t * ATT_TILE, end = min(L, t0 + ATT_TILE);
             if (t >= n_tiles) break; /* uniform across the block */
-            attend_tile<HS>(a, kvh, qb, pos, L, t, tn < n_tiles ? tn : -1, kr[u], vr[u], ks, vs, qs, pw, qa, qz, last_a,
-                            last_z, scale, ma, la, acca, mz, lz, accz);
+#pragma unroll
+            for (int i = 0; i < ATT_ROWS_PER_WARP; i++)
+#pragma unroll
+                for (int c = 0; c < HS; c++) {
+                    const int d = lane + 32 * c, row = warp + i * ATT_WARPS;
+                    if (d < hd) {
+                        ks[row * ks_stride + d] = kr[u][i][c];
+                        vs[row * hd + d] = vr[u][i][c];
+                    }
+                }
+            __syncthreads();
+            const int tn = t + PD * splits; /* into the slot just emptied */
+            if (tn < n_tiles)
+                load_tile<HS>(a, kvh, tn * ATT_TILE, min(L, tn * ATT_TILE + ATT_TILE), pos, qb == 0, kr[u], vr[u]);
+            if (max(last_a, last_z) >= t0) { /* one of this warp's queries sees part of the tile */
+                const int tp = t0 + lane;
+                const int last_q = ATT_QUERIES_PER_BLOCK - 1; /* an absent query reads a real row, unused */
+                const float4 *k4 = (const float4 *)(ks + lane * ks_stride), *qa4 = (const float4 *)(qs + min(qa, last_q) * hd),
+                             *qz4 = (const float4 *)(qs + min(qz, last_q) * hd);
+                float da = 0.0f, dz = 0.0f;
+#pragma unroll 4
+                for (int j = 0; j < hd / 4; j++) {
+                    const float4 k = k4[j], x = qa4[j], y = qz4[j];
+                    da += x.x * k.x + x.y * k.y + x.z * k.z + x.w * k.w;
+                    dz += y.x * k.x + y.y * k.y + y.z * k.z + y.w * k.w;
+                }
+                const float sa = tp < end && tp <= last_a ? da * scale : -CUDART_INF_F;
+                const float sz = tp < end && tp <= last_z ? dz * scale : -CUDART_INF_F;
+                pw[lane] = softmax_step<HS>(sa, ma, la, acca);
+                pw[ATT_TILE + lane] = softmax_step<HS>(sz, mz, lz, accz);
+                __syncwarp();
+#pragma unroll 8
+                for (int j = 0; j < ATT_TILE; j++) {
+                    const float pa = pw[j], pz = pw[ATT_TILE + j];
+#pragma unroll
+                    for (int c = 0; c < HS; c++) {
+                        const int d = lane + 32 * c;
+                        if (d < hd) {
+                            const float v = vs[j * hd + d];
+                            acca[c] += pa * v;
+                            accz[c] += pz * v;
+                        }
+                    }
+                }
+            }
+            __syncthreads(); /* before the next tile overwrites this one */
         }
     }
 
     /* this split's partials (m, l, acc[hd]) per query, into rank 0's shared memory */
     asm volatile("barrier.cluster.wait.aligned;" ::: "memory");
     float *dst = cluster.map_shared_rank(merge, 0) + (size_t)split * ATT_QUERIES_PER_BLOCK * stride;
-    if (split < n_tiles) write_partials<HS>(dst, hd, nq, qa, qz, ma, la, acca, mz, lz, accz);
+    if (split < n_tiles) {
+#pragma unroll
+        for (int z = 0; z < 2; z++) {
+            const int ql = z ? qz : qa;
+            if (ql >= nq) continue;
+            float *pp = dst + ql * stride;
+            if (lane == 0) {
+                pp[0] = z ? mz : ma;
+                pp[1] = z ? lz : la;
+            }
+#pragma unroll
+            for (int c = 0; c < HS; c++) {
+                const int d = lane + 32 * c;
+                if (d < hd) pp[2 + d] = z ? accz[c] : acca[c];
+            }
+        }
+    }
     cluster.sync(); /* release the partials to rank 0, and acquire them there */
     if (split != 0) return;
-    merge_partials(a, merge, kvh, q0, nq, min(splits, n_tiles));
+    /* out = sum_s w_s acc_s / sum_s w_s l_s, w_s = exp(m_s - max m): a thread per (query, dim);
+     * a split with nothing visible has m = -inf and weight 0 */
+    const int n_parts = min(splits, n_tiles);
+    for (int i = threadIdx.x; i < nq * hd; i += blockDim.x) {
+        const int ql = i / hd, d = i % hd, qi = q0 + ql, r = qi / group, h = kvh * group + qi % group;
+        const float *pq = merge + (size_t)ql * stride;
+        float M = -CUDART_INF_F;
+        for (int sp = 0; sp < n_parts; sp++) M = fmaxf(M, pq[(size_t)sp * ATT_QUERIES_PER_BLOCK * stride]);
+        float sum = 0.0f, o = 0.0f;
+        for (int sp = 0; sp < n_parts; sp++) {
+            const float *pp = pq + (size_t)sp * ATT_QUERIES_PER_BLOCK * stride;
+            const float w = pp[0] == -CUDART_INF_F ? 0.0f : expf(pp[0] - M);
+            sum += w * pp[1];
+            o += w * pp[2 + d];
+        }
+        store_elem(a.out, (size_t)r * qd + h * hd + d, a.odt, o / sum);
+    }
 }
 
 /* Splits per (kv head, query block): 16 where the device runs a cluster of 16 blocks (with rank
@@ -445,14 +346,9 @@ void attention_init(void) {
     const int splits = env_int("SPECDEC_CUDA_ATT_SPLITS", 1, 16, 0);
     if (splits & (splits - 1)) fatal("SPECDEC_CUDA_ATT_SPLITS is %d: expected 1, 2, 4, 8 or 16", splits);
     if (splits) attention_force_splits(splits);
-    attention_serial(env_int("SPECDEC_CUDA_ATT_SERIAL", 0, 1 << 24, 0));
 }
 
 void attention_force_splits(int splits) { att_splits_forced = splits; }
-
-static int att_serial_max; /* attention_serial() */
-
-void attention_serial(int max_positions) { att_serial_max = max_positions; }
 
 static int hs_index_of(int head_dim) { return head_dim <= 32 ? 0 : head_dim <= 64 ? 1 : 2; }
 
@@ -461,10 +357,7 @@ int attention_splits(int head_dim, int n_kv_heads) {
     return att_clusters16[hs_index_of(head_dim)] >= n_kv_heads ? 16 : 8;
 }
 
-void launch_attention(const AttentionArgs *args, cudaStream_t s) {
-    AttentionArgs b = *args;
-    b.serial_max = att_serial_max;
-    const AttentionArgs *a = &b;
+void launch_attention(const AttentionArgs *a, cudaStream_t s) {
     const int group = a->n_heads / a->n_kv_heads, splits = attention_splits(a->head_dim, a->n_kv_heads);
     const int qblocks = (group * a->n + ATT_QUERIES_PER_BLOCK - 1) / ATT_QUERIES_PER_BLOCK;
     const dim3 grid(splits, a->n_kv_heads, qblocks), block(ATT_THREADS);

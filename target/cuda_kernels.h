@@ -28,7 +28,6 @@ typedef struct {
     DType odt;
     const int *pos;        /* device: position of row 0 */
     int n, n_heads, n_kv_heads, head_dim, rope_interleaved;
-    int serial_max;        /* set by launch_attention(): see attention_serial() */
 } AttentionArgs;
 
 /* Causal grouped-query attention of n rows at positions [pos, pos + n) over the cache and the
@@ -44,9 +43,5 @@ int attention_splits(int head_dim, int n_kv_heads);
  * (1, 2, 4, 8, or 16 where the device runs such clusters) blocks; 0 restores the device's choice.
  * Results depend on the splits, so greedy parity holds only within one setting. */
 void attention_force_splits(int splits);
-/* For experiments (SPECDEC_CUDA_ATT_SERIAL): a launch whose context (pos + n, read on the device)
- * is at most max_positions runs in one block per (kv head, query block), which takes the splits in
- * turn with the same arithmetic, so the results are the same bits; 0 (the default): never. */
-void attention_serial(int max_positions);
 
 #endif

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The CUDA backend on the device machine, in one call: build, tests, memcheck, benchmarks.
 #
-#   bash tests/gpu/run.sh [kernels] [tests|quick] [bench] [share] [big] [profile]   (default: tests bench)
+#   bash tests/gpu/run.sh [kernels] [tests|quick] [bench] [share] [variants] [big] [profile] [none]
+#                                                                         (default: tests bench)
 #
 # tests      test_cuda_logits, test_cuda_greedy, test_cuda_sampling (tests/gpu/*.c),
 #            compute-sanitizer memcheck on short speculative generations (greedy and sampled,
@@ -16,11 +17,11 @@
 #            tiles paired)
 # share      each launch's share of a Llama-1B forward in graphs: bench with SPECDEC_CUDA_SKIP
 #            leaving out the qkv, attention, o, gate/up, down or classifier launches in turn
-# variants   the projection kernel's check under every SPECDEC_CUDA_GEMV_LOAD, greedy parity with
-#            SPECDEC_CUDA_ATT_SERIAL=192, then Llama-1B and pycode-19m decode under each timing
-#            setting (SPECDEC_CUDA_GEMV_LOAD, _GEMV_WARPS, _ATT_SPLITS, _ATT_SERIAL, _PDL), alternating $VARIANT_ROUNDS times (default 2) in one call, with a
-#            table at the end
+# variants   Llama-1B and pycode-19m decode under each timing setting (SPECDEC_CUDA_PDL,
+#            _GEMV_WARPS, _ATT_SPLITS, _GEMV_PAIR), alternating $VARIANT_ROUNDS times (default 2)
+#            in one call, with a table at the end
 # big        the Llama-3.1-8B shape (a 16 GB synth)
+# none       the build only
 # kernels    tools/kernel_bench time: per-kernel timings in graphs (projections of pycode-19m and
 #            Llama-1B shapes, attention at every split count)
 # profile    Nsight Compute kernel durations of pycode-19m and Llama-1B forwards, and the sections
@@ -73,7 +74,7 @@ cmake --build "$BUILD" -j "$(nproc)" >"$LOGS/build.log" 2>&1 || { grep -E "error
 grep -E "warning" "$LOGS/build.log" | head -20
 SPECDEC=$BUILD/specdec
 
-if [[ $MODES == *" tests "* || $MODES == *" quick "* || $MODES == *" variants "* ]]; then
+if [[ $MODES == *" tests "* || $MODES == *" quick "* ]]; then
     step "GPU tests: compile"
     libs="$(pkg-config --libs libcjson libpcre2-8) -lcublas -Xcompiler -fopenmp -lm"
     for src in tests/gpu/test_*.c; do
@@ -91,8 +92,6 @@ if [[ $MODES == *" tests "* || $MODES == *" quick "* || $MODES == *" variants "*
         babyllama-en10/tok105/model5000.bin; do
         if [ -e "$SPECDEC_MODELS/$m" ]; then models+=("$m"); else echo "not carried, not checked: $m"; fi
     done
-fi
-if [[ $MODES == *" tests "* || $MODES == *" quick "* ]]; then
     [ -x "$BUILD/test_cuda_logits" ] && run_logged test_cuda_logits timeout 300 "$BUILD/test_cuda_logits" "${models[@]}"
     tests=(test_cuda_greedy)
     [[ $MODES == *" tests "* ]] && tests+=(test_cuda_sampling)
@@ -164,16 +163,10 @@ if [[ $MODES == *" share "* ]]; then
     done
 fi
 if [[ $MODES == *" variants "* ]]; then
-    for load in 0 1 2 3 4 5 6 7; do
-        run_logged "kernel_check_load$load" env SPECDEC_CUDA_GEMV_LOAD=$load "$BUILD/kernel_bench" check
-    done
-    # attention in one block up to 192 positions, the cluster above: greedy parity holds only if
-    # both give the same bits (the prompts cross 192 while they are verified)
-    run_logged greedy_att_serial192 env SPECDEC_CUDA_ATT_SERIAL=192 timeout 600 "$BUILD/test_cuda_greedy"
     synth_llama_1b
-    variants=(SPECDEC_CUDA_GEMV_LOAD=0 SPECDEC_CUDA_GEMV_LOAD=1 SPECDEC_CUDA_GEMV_LOAD=2 SPECDEC_CUDA_GEMV_LOAD=3
-        SPECDEC_CUDA_GEMV_LOAD=4 SPECDEC_CUDA_GEMV_LOAD=5 SPECDEC_CUDA_GEMV_LOAD=6 SPECDEC_CUDA_GEMV_LOAD=7
-        SPECDEC_CUDA_GEMV_WARPS=8 SPECDEC_CUDA_ATT_SPLITS=4 SPECDEC_CUDA_ATT_SERIAL=256 SPECDEC_CUDA_PDL=0)
+    # timing settings, the default first (SPECDEC_CUDA_PDL=1 spells it out)
+    variants=(SPECDEC_CUDA_PDL=1 SPECDEC_CUDA_PDL=0 SPECDEC_CUDA_GEMV_WARPS=8 SPECDEC_CUDA_ATT_SPLITS=4
+        SPECDEC_CUDA_GEMV_PAIR=4096)
     for round in $(seq "${VARIANT_ROUNDS:-2}"); do
         for v in "${variants[@]}"; do
             run_logged "variant_llama-1b_${v}_$round" timeout 150 env "$v" "$SPECDEC" bench --device cuda \
