@@ -21,11 +21,11 @@
 #            _GEMV_WARPS, _ATT_SPLITS, _GEMV_PAIR), alternating $VARIANT_ROUNDS times (default 2)
 #            in one call, with a table at the end
 # big        the Llama-3.1-8B shape (a 16 GB synth)
-# none       the build only
 # kernels    tools/kernel_bench time: per-kernel timings in graphs (projections of pycode-19m and
 #            Llama-1B shapes, attention at every split count)
 # profile    Nsight Compute kernel durations of pycode-19m and Llama-1B forwards, and the sections
 #            (speed of light, memory, warp states, occupancy) of one Llama-1B layer (ncu_*.csv)
+# none       the build only
 #
 # Models come from $SPECDEC_MODELS (default .models: copies of ../shared/models carried to the
 # machine), prompts from $SPECDEC_DATA (default .models/data). Logs and bench JSON go to
@@ -169,14 +169,14 @@ if [[ $MODES == *" variants "* ]]; then
         SPECDEC_CUDA_GEMV_PAIR=4096)
     for round in $(seq "${VARIANT_ROUNDS:-2}"); do
         for v in "${variants[@]}"; do
-            run_logged "variant_llama-1b_${v}_$round" timeout 150 env "$v" "$SPECDEC" bench --device cuda \
-                --target "$synth/llama-1b" --name llama-1b --context 128 --out "$LOGS/bench/variant_llama-1b_${v}_$round.json"
-            run_logged "variant_pycode-19m_${v}_$round" timeout 150 env "$v" "$SPECDEC" bench --device cuda \
-                --target pycode/pycode-19m --context 128 --out "$LOGS/bench/variant_pycode-19m_${v}_$round.json"
+            export "$v"
+            bench "variant_llama-1b_${v}_$round" --target "$synth/llama-1b" --name llama-1b --context 128
+            bench "variant_pycode-19m_${v}_$round" --target pycode/pycode-19m --context 128
+            unset "${v%%=*}"
         done
     done
     step "variants: decode latency, share of copy bandwidth, T(9)/T(1)"
-    for f in "$LOGS"/variant_*.log; do
+    for f in "$LOGS"/bench_variant_*.log; do
         printf '%-60s %s  %s  %s\n' "$(basename "$f" .log)" "$(grep -o 'latency *[0-9.]* ms' "$f")" \
             "$(grep -o '[0-9.]*% of copy' "$f")" "$(grep -o ' 9:[0-9.]*' "$f")"
     done
