@@ -98,11 +98,12 @@ __global__ void __launch_bounds__(GEMV_WARPS * 32) gemv_kernel(GemvArgs g) {
 #define ROW1(u) (swiglu ? (u) + g.out / 2 : 2 * (u) + 1)
 #define WROW(row) ((const WT *)g.W + (size_t)((row) < g.out ? (row) : 0) * in)
 
-    pdl_trigger();
+    if (!(g.flags & GEMV_LATE_TRIGGER)) pdl_trigger();
     int unit = blockIdx.x * GEMV_WARPS + warp;
     float wv0[P][E], wv1[P][E];
     if (unit < units) load_group<WT, P, E>(WROW(ROW0(unit)), WROW(ROW1(unit)), k0, 0, in, wv0, wv1);
     pdl_wait(); /* the weights are on their way; the inputs come from the previous kernel */
+    if (g.flags & GEMV_LATE_TRIGGER) pdl_trigger();
     const float *a = g.a, *norm = g.norm;
     if (STAGE) {
         /* GEMV_STAGE_UNROLL loads per thread in flight before the first store */

@@ -25,7 +25,20 @@ typedef struct {
     float *y;             /* (n, out) or (n, out / 2) for GEMV_SWIGLU */
     int n, in, out;
     GemvEpilogue epilogue;
+    int flags;            /* GEMV_* bits below; 0 for the defaults */
 } GemvArgs;
+
+/* GemvArgs.flags */
+enum {
+    /* Tensor-core kernel: warp w takes the chunks w, w + warps, ... of 64 inputs instead of a
+     * contiguous range, so that at every step a block's warps read neighbouring chunks of each row.
+     * A choice per matrix (never per n), since it fixes the order in which a row is summed. */
+    GEMV_INTERLEAVE = 1,
+    /* Let the next kernel launch only once this one's inputs are ready (pdl_trigger() after
+     * pdl_wait()), so that everything enqueued before this kernel has completed when the next one
+     * starts: the attention kernel then reads the KV cache and the position before its own wait. */
+    GEMV_LATE_TRIGGER = 2,
+};
 
 /* Whether the fused kernels take rows of `in` elements of dtype dt (16-byte aligned rows). */
 int gemv_supported(DType dt, int in);

@@ -104,16 +104,18 @@ __device__ __forceinline__ void load_inputs(float4 (*x)[4], const GemvArgs &g, i
  * warp multiplying every tile by the same input fragments (for n > 8 the inputs are as many bytes
  * as the weights, so sharing them across two tiles halves that traffic); PF chunks of weights in
  * flight per tile. grid: one block per group of TPW tiles, or with LOOP fewer blocks, each taking
- * every gridDim.x-th group. */
-template <int NT, int TPW, int PF, bool LOOP>
+ * every gridDim.x-th group. IL: the warps' chunks interleave (GEMV_INTERLEAVE). */
+template <int NT, int TPW, int PF, bool LOOP, bool IL>
 __global__ void __launch_bounds__(MMA_WARPS_MAX * 32) gemv_mma_kernel(GemvArgs g) {
     __shared__ float part[MMA_WARPS_MAX][TPW * NT * 4][32]; /* each warp's accumulators, by lane */
     __shared__ float ss_part[MMA_WARPS_MAX][16];
     __shared__ float inv_rms[16];
     const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, gi = lane >> 2, ti = lane & 3;
     const int warps = blockDim.x >> 5, in = g.in, n = g.n, swiglu = g.epilogue == GEMV_SWIGLU;
+    /* the warp's chunks: c0, c0 + stride, ... below c1 */
     const int chunks = in / MMA_CHUNK, per_warp = (chunks + warps - 1) / warps;
-    const int c0 = warp * per_warp, c1 = min(chunks, c0 + per_warp);
+    const int c0 = IL ? warp : warp * per_warp, c1 = IL ? chunks : min(chunks, c0 + per_warp);
+    const int stride = IL ? warps : 1;
     /* tile t's rows: (t * 16 + gi, t * 16 + gi + 8), or gate row t * 8 + gi and its up row */
     const int half = g.out / 2, groups = (mma_tiles(&g) + TPW - 1) / TPW;
     const __nv_bfloat16 *W = (const __nv_bfloat16 *)g.W, *w0[TPW], *w1[TPW];
@@ -131,12 +133,13 @@ __global__ void __launch_bounds__(MMA_WARPS_MAX * 32) gemv_mma_kernel(GemvArgs g
         for (int u = 0; u < PF; u++)
 #pragma unroll
             for (int t = 0; t < TPW; t++)
-                if (c0 + u < c1) load_chunk(w0[t], w1[t], (c0 + u) * MMA_CHUNK, wb[u][t]);
+                if (c0 + u * stride < c1) load_chunk(w0[t], w1[t], (c0 + u * stride) * MMA_CHUNK, wb[u][t]);
     };
 
-    pdl_trigger();
+    if (!(g.flags & GEMV_LATE_TRIGGER)) pdl_trigger();
     start_group(blockIdx.x);
     pdl_wait(); /* the weights are on their way; the inputs come from the previous kernel */
+    if (g.flags & GEMV_LATE_TRIGGER) pdl_trigger();
 
     /* A launch of fewer blocks than groups (the classifiers) keeps its blocks: each takes groups
      * blockIdx.x, + gridDim.x, ..., and requests the next group's weights before reducing this one,
@@ -150,13 +153,13 @@ __global__ void __launch_bounds__(MMA_WARPS_MAX * 32) gemv_mma_kernel(GemvArgs g
             for (int t = 0; t < TPW; t++) acc[t][j][0] = acc[t][j][1] = acc[t][j][2] = acc[t][j][3] = 0.0f;
         }
         const float *norm = g.norm ? g.norm + 16 * ti : NULL;
-        for (int c = c0; c < c1; c += PF) {
+        for (int c = c0; c < c1; c += PF * stride) {
             float4 x[PF][NT][4]; /* the group's inputs, all requested before the first is used */
 #pragma unroll
-            for (int u = 0; u < PF; u++) load_inputs<NT>(x[u], g, gi, ti, c + u, c1);
+            for (int u = 0; u < PF; u++) load_inputs<NT>(x[u], g, gi, ti, c + u * stride, c1);
 #pragma unroll
             for (int u = 0; u < PF; u++) {
-                const int cc = c + u;
+                const int cc = c + u * stride;
                 if (cc >= c1) break;
                 unsigned hi[NT][8], lo[NT][8];
 #pragma unroll
@@ -174,7 +177,7 @@ __global__ void __launch_bounds__(MMA_WARPS_MAX * 32) gemv_mma_kernel(GemvArgs g
                         }
                     }
                     /* the slot is free: the chunk PF ahead goes into it */
-                    if (cc + PF < c1) load_chunk(w0[t], w1[t], (cc + PF) * MMA_CHUNK, wb[u][t]);
+                    if (cc + PF * stride < c1) load_chunk(w0[t], w1[t], (cc + PF * stride) * MMA_CHUNK, wb[u][t]);
                 }
             }
         }
@@ -265,8 +268,8 @@ static int choose_warps(int chunks, int groups, int paired, int *resident) {
         cudaCheck(cudaGetDevice(&dev));
         cudaCheck(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, dev));
         for (int w = 1; w <= MMA_WARPS_MAX; w++) {
-            cudaCheck(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&fits[0][w], gemv_mma_kernel<2, 1, MMA_PREFETCH, false>, w * 32, 0));
-            cudaCheck(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&fits[1][w], gemv_mma_kernel<2, 2, MMA_PREFETCH / 2, false>, w * 32, 0));
+            cudaCheck(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&fits[0][w], gemv_mma_kernel<2, 1, MMA_PREFETCH, false, false>, w * 32, 0));
+            cudaCheck(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&fits[1][w], gemv_mma_kernel<2, 2, MMA_PREFETCH / 2, false, false>, w * 32, 0));
         }
     }
     const int *fit = fits[paired];
@@ -287,15 +290,21 @@ static int choose_warps(int chunks, int groups, int paired, int *resident) {
 /* Paired tiles keep one chunk ahead each, so that a warp has as many weight bytes in flight as
  * with one tile (two chunks ahead of two tiles spilled, and measured 1.192 ms against 1.148 for a
  * Llama-1B decode on an H100). */
-template <bool LOOP>
+template <bool LOOP, bool IL>
 static void launch_instance(const GemvArgs *g, int paired, dim3 grid, dim3 block, cudaStream_t s) {
     if (!paired) {
-        if (g->n <= 8) launch_pdl(gemv_mma_kernel<1, 1, MMA_PREFETCH, LOOP>, grid, block, 0, s, *g);
-        else launch_pdl(gemv_mma_kernel<2, 1, MMA_PREFETCH, LOOP>, grid, block, 0, s, *g);
+        if (g->n <= 8) launch_pdl(gemv_mma_kernel<1, 1, MMA_PREFETCH, LOOP, IL>, grid, block, 0, s, *g);
+        else launch_pdl(gemv_mma_kernel<2, 1, MMA_PREFETCH, LOOP, IL>, grid, block, 0, s, *g);
     } else {
-        if (g->n <= 8) launch_pdl(gemv_mma_kernel<1, 2, MMA_PREFETCH / 2, LOOP>, grid, block, 0, s, *g);
-        else launch_pdl(gemv_mma_kernel<2, 2, MMA_PREFETCH / 2, LOOP>, grid, block, 0, s, *g);
+        if (g->n <= 8) launch_pdl(gemv_mma_kernel<1, 2, MMA_PREFETCH / 2, LOOP, IL>, grid, block, 0, s, *g);
+        else launch_pdl(gemv_mma_kernel<2, 2, MMA_PREFETCH / 2, LOOP, IL>, grid, block, 0, s, *g);
     }
+}
+
+template <bool LOOP>
+static void launch_order(const GemvArgs *g, int paired, dim3 grid, dim3 block, cudaStream_t s) {
+    if (g->flags & GEMV_INTERLEAVE) launch_instance<LOOP, true>(g, paired, grid, block, s);
+    else launch_instance<LOOP, false>(g, paired, grid, block, s);
 }
 
 void launch_gemv_mma(const GemvArgs *g, cudaStream_t s) {
@@ -316,6 +325,6 @@ void launch_gemv_mma(const GemvArgs *g, cudaStream_t s) {
      * runs each). */
     const int blocks = mma_persistent && groups > resident ? resident : groups;
     const dim3 grid(blocks), block(w * 32);
-    if (blocks < groups) launch_instance<true>(g, paired, grid, block, s);
-    else launch_instance<false>(g, paired, grid, block, s);
+    if (blocks < groups) launch_order<true>(g, paired, grid, block, s);
+    else launch_order<false>(g, paired, grid, block, s);
 }

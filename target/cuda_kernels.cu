@@ -65,8 +65,22 @@ void launch_swiglu(const float *gu, void *out, DType odt, int rows, int hidden, 
     cudaCheckLaunch();
 }
 
-/* Element d of a head vector after RoPE at position p, exactly as target_cpu.c's rope(): the pair
+/* The RoPE factors (cos, sin) of element d of a head vector at position p. */
+__device__ __forceinline__ float2 rope_factors(int d, int p, int hd, int interleaved, const float *cosb,
+                                               const float *sinb) {
+    const int half = hd / 2, i = interleaved ? d >> 1 : d < half ? d : d - half;
+    return make_float2(cosb[(size_t)p * half + i], sinb[(size_t)p * half + i]);
+}
+
+/* Element d of a head vector after RoPE with factors f, exactly as target_cpu.c's rope(): the pair
  * (a, b) becomes (x_a cos - x_b sin, x_b cos + x_a sin). */
+__device__ __forceinline__ float rope_apply(const float *v, int d, int hd, int interleaved, float2 f) {
+    const int half = hd / 2;
+    const int first = interleaved ? !(d & 1) : d < half;
+    const int partner = interleaved ? (first ? d + 1 : d - 1) : (first ? d + half : d - half);
+    return first ? v[d] * f.x - v[partner] * f.y : v[d] * f.x + v[partner] * f.y;
+}
+
 __device__ __forceinline__ float rope_elem(const float *v, int d, int p, int hd, int interleaved,
                                            const float *cosb, const float *sinb) {
     int half = hd / 2, i, partner, first;
@@ -84,15 +98,15 @@ __device__ __forceinline__ float rope_elem(const float *v, int d, int p, int hd,
 }
 
 /* Loads one tile of keys and values (positions [t0, t0 + ATT_TILE) clipped to end) into
- * registers: the cache before pos, the new rows (RoPE applied to keys) from qkv at and after it,
- * writing those to the cache when `owner`. Warp w takes tile rows w, w + ATT_WARPS, ...; lane
- * takes dims lane, lane + 32, ... (element [i][c]: row w + i * ATT_WARPS, dim lane + 32 c). All
- * loads are issued before any is used. */
+ * registers: with `cached`, the cache before pos (and zeros past end); with `fresh`, the new rows
+ * (RoPE applied to keys) from qkv at and after pos, writing those to the cache when `owner`. Warp w
+ * takes tile rows w, w + ATT_WARPS, ...; lane takes dims lane, lane + 32, ... (element [i][c]: row
+ * w + i * ATT_WARPS, dim lane + 32 c). All loads are issued before any is used. */
 #define ATT_WARPS (ATT_THREADS / 32)
 #define ATT_ROWS_PER_WARP (ATT_TILE / ATT_WARPS)
 template <int HS>
 __device__ __forceinline__ void load_tile(const AttentionArgs &a, int kvh, int t0, int end, int pos, int owner,
-                                          float (*kr)[HS], float (*vr)[HS]) {
+                                          bool cached, bool fresh, float (*kr)[HS], float (*vr)[HS]) {
     const int hd = a.head_dim, kvd = a.n_kv_heads * hd, qd = a.n_heads * hd;
     const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
 #pragma unroll
@@ -101,13 +115,15 @@ __device__ __forceinline__ void load_tile(const AttentionArgs &a, int kvh, int t
 #pragma unroll
         for (int c = 0; c < HS; c++) {
             const int d = lane + 32 * c;
-            kr[i][c] = vr[i][c] = 0.0f;
+            if (cached) kr[i][c] = vr[i][c] = 0.0f;
             if (d >= hd || tp >= end) continue;
             const size_t at = (size_t)tp * kvd + kvh * hd + d;
             if (tp < pos) {
-                kr[i][c] = a.kc[at];
-                vr[i][c] = a.vc[at];
-            } else {
+                if (cached) {
+                    kr[i][c] = a.kc[at];
+                    vr[i][c] = a.vc[at];
+                }
+            } else if (fresh) {
                 const float *row = a.qkv + (size_t)(tp - pos) * a.qkv_dim + qd;
                 kr[i][c] = rope_elem(row + kvh * hd, d, tp, hd, a.rope_interleaved, a.rope_cos, a.rope_sin);
                 vr[i][c] = row[kvd + kvh * hd + d];
@@ -158,7 +174,7 @@ __device__ __forceinline__ float softmax_step(float sc, float &m, float &l, floa
  * takes the splits in order. Keys/values of positions before pos come from the cache; those of
  * the new rows from qkv, and the query-block-0 blocks write them to the cache. Nothing reads a new
  * position from the cache in this launch, so there is no race. */
-template <int HS, int PD>
+template <int HS, int PD, bool EARLY>
 __global__ void __launch_bounds__(ATT_THREADS) attention_kernel(AttentionArgs a) {
     extern __shared__ float4 att_smem[];
     const int hd = a.head_dim, ks_stride = hd + 4, splits = gridDim.x, stride = hd + 2;
@@ -172,7 +188,9 @@ __global__ void __launch_bounds__(ATT_THREADS) attention_kernel(AttentionArgs a)
      * arrive now, wait just before that write */
     asm volatile("barrier.cluster.arrive.relaxed.aligned;" ::: "memory");
     pdl_trigger();
-    pdl_wait(); /* everything below, the position included, may come from earlier kernels */
+    /* without EARLY, everything below, the position included, may come from earlier kernels; with
+     * it, only the new rows in qkv do (see AttentionArgs.early) */
+    if (!EARLY) pdl_wait();
     const int split = blockIdx.x, kvh = blockIdx.y, qb = blockIdx.z;
     const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
     const int group = a.n_heads / a.n_kv_heads, qd = a.n_heads * hd;
@@ -185,13 +203,42 @@ __global__ void __launch_bounds__(ATT_THREADS) attention_kernel(AttentionArgs a)
 #pragma unroll
     for (int u = 0; u < PD; u++) {
         const int t = split + u * splits;
-        if (t < n_tiles) load_tile<HS>(a, kvh, t * ATT_TILE, min(L, t * ATT_TILE + ATT_TILE), pos, qb == 0, kr[u], vr[u]);
+        if (t < n_tiles)
+            load_tile<HS>(a, kvh, t * ATT_TILE, min(L, t * ATT_TILE + ATT_TILE), pos, qb == 0, true, !EARLY, kr[u], vr[u]);
     }
-    for (int i = threadIdx.x; i < ATT_QUERIES_PER_BLOCK * hd; i += blockDim.x) {
-        const int ql = i / hd, d = i % hd, qi = q0 + ql, r = qi / group, h = kvh * group + qi % group;
-        qs[i] = ql < nq ? rope_elem(a.qkv + (size_t)r * a.qkv_dim + h * hd, d, pos + r, hd, a.rope_interleaved,
-                                    a.rope_cos, a.rope_sin)
-                        : 0.0f;
+    /* the block's queries after RoPE: element i is dim i % hd of query i / hd */
+    if (EARLY) {
+        /* this thread's elements threadIdx.x + k ATT_THREADS: their RoPE factors before the wait */
+        constexpr int QPT = ATT_QUERIES_PER_BLOCK * 32 * HS / ATT_THREADS;
+        float2 qf[QPT];
+#pragma unroll
+        for (int k = 0; k < QPT; k++) {
+            const int i = threadIdx.x + k * ATT_THREADS, ql = i / hd, qi = q0 + ql;
+            qf[k] = i < ATT_QUERIES_PER_BLOCK * hd && ql < nq
+                        ? rope_factors(i % hd, pos + qi / group, hd, a.rope_interleaved, a.rope_cos, a.rope_sin)
+                        : make_float2(0.0f, 0.0f);
+        }
+        pdl_wait(); /* the new rows are in qkv now */
+#pragma unroll
+        for (int u = 0; u < PD; u++) {
+            const int t = split + u * splits;
+            if (t < n_tiles)
+                load_tile<HS>(a, kvh, t * ATT_TILE, min(L, t * ATT_TILE + ATT_TILE), pos, qb == 0, false, true, kr[u], vr[u]);
+        }
+#pragma unroll
+        for (int k = 0; k < QPT; k++) {
+            const int i = threadIdx.x + k * ATT_THREADS, ql = i / hd, d = i % hd, qi = q0 + ql, r = qi / group,
+                      h = kvh * group + qi % group;
+            if (i < ATT_QUERIES_PER_BLOCK * hd)
+                qs[i] = ql < nq ? rope_apply(a.qkv + (size_t)r * a.qkv_dim + h * hd, d, hd, a.rope_interleaved, qf[k]) : 0.0f;
+        }
+    } else {
+        for (int i = threadIdx.x; i < ATT_QUERIES_PER_BLOCK * hd; i += blockDim.x) {
+            const int ql = i / hd, d = i % hd, qi = q0 + ql, r = qi / group, h = kvh * group + qi % group;
+            qs[i] = ql < nq ? rope_elem(a.qkv + (size_t)r * a.qkv_dim + h * hd, d, pos + r, hd, a.rope_interleaved,
+                                        a.rope_cos, a.rope_sin)
+                            : 0.0f;
+        }
     }
 
     /* this warp's queries: w and nothing while they are few (each warp's latency is the kernel's),
@@ -223,7 +270,7 @@ __global__ void __launch_bounds__(ATT_THREADS) attention_kernel(AttentionArgs a)
             __syncthreads();
             const int tn = t + PD * splits; /* into the slot just emptied */
             if (tn < n_tiles)
-                load_tile<HS>(a, kvh, tn * ATT_TILE, min(L, tn * ATT_TILE + ATT_TILE), pos, qb == 0, kr[u], vr[u]);
+                load_tile<HS>(a, kvh, tn * ATT_TILE, min(L, tn * ATT_TILE + ATT_TILE), pos, qb == 0, true, true, kr[u], vr[u]);
             if (max(last_a, last_z) >= t0) { /* one of this warp's queries sees part of the tile */
                 const int tp = t0 + lane;
                 const int last_q = ATT_QUERIES_PER_BLOCK - 1; /* an absent query reads a real row, unused */
@@ -306,19 +353,23 @@ __global__ void __launch_bounds__(ATT_THREADS) attention_kernel(AttentionArgs a)
  * so results never depend on the launch. */
 static int att_clusters16[3]; /* by HS: head_dim <= 32, <= 64, <= 128; clusters of 16 resident at once */
 
-template <int HS, int PD>
+/* The shared memory and cluster attributes of one instance; for the EARLY = false one, how many
+ * clusters of 16 the device runs at once (the EARLY one takes the same splits, so that both give
+ * the same results). */
+template <int HS, int PD, bool EARLY>
 static void attention_setup(int hs_index) {
     const int hd = 32 * HS;
-    auto kernel = attention_kernel<HS, PD>;
+    auto kernel = attention_kernel<HS, PD, EARLY>;
     size_t smem8 = ATT_SMEM_FLOATS(hd, 8) * sizeof(float), smem16 = ATT_SMEM_FLOATS(hd, 16) * sizeof(float);
     int dev, optin;
     cudaCheck(cudaGetDevice(&dev));
     cudaCheck(cudaDeviceGetAttribute(&optin, cudaDevAttrMaxSharedMemoryPerBlockOptin, dev));
     cudaCheck(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem8));
-    att_clusters16[hs_index] = 0;
+    if (!EARLY) att_clusters16[hs_index] = 0;
     if (smem16 > (size_t)optin) return;
     cudaCheck(cudaFuncSetAttribute(kernel, cudaFuncAttributeNonPortableClusterSizeAllowed, 1));
     cudaCheck(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem16));
+    if (EARLY) return;
     cudaLaunchConfig_t cfg = {};
     cfg.gridDim = dim3(16, 1, 1);
     cfg.blockDim = dim3(ATT_THREADS);
@@ -340,9 +391,12 @@ int cuda_pdl = 1;
 static int att_splits_forced; /* attention_force_splits(): 0, or the splits every launch uses */
 
 void attention_init(void) {
-    attention_setup<1, ATT_PREFETCH>(0);
-    attention_setup<2, ATT_PREFETCH>(1);
-    attention_setup<4, 1>(2);
+    attention_setup<1, ATT_PREFETCH, false>(0);
+    attention_setup<2, ATT_PREFETCH, false>(1);
+    attention_setup<4, 1, false>(2);
+    attention_setup<1, ATT_PREFETCH, true>(0);
+    attention_setup<2, ATT_PREFETCH, true>(1);
+    attention_setup<4, 1, true>(2);
     const int splits = env_int("SPECDEC_CUDA_ATT_SPLITS", 1, 16, 0);
     if (splits & (splits - 1)) fatal("SPECDEC_CUDA_ATT_SPLITS is %d: expected 1, 2, 4, 8 or 16", splits);
     if (splits) attention_force_splits(splits);
@@ -357,6 +411,15 @@ int attention_splits(int head_dim, int n_kv_heads) {
     return att_clusters16[hs_index_of(head_dim)] >= n_kv_heads ? 16 : 8;
 }
 
+template <bool EARLY>
+static void launch_instance(const AttentionArgs *a, dim3 grid, dim3 block, size_t smem, cudaStream_t s, int splits) {
+    switch (hs_index_of(a->head_dim)) {
+    case 0: launch_pdl_cluster(attention_kernel<1, ATT_PREFETCH, EARLY>, grid, block, smem, s, splits, *a); break;
+    case 1: launch_pdl_cluster(attention_kernel<2, ATT_PREFETCH, EARLY>, grid, block, smem, s, splits, *a); break;
+    default: launch_pdl_cluster(attention_kernel<4, 1, EARLY>, grid, block, smem, s, splits, *a);
+    }
+}
+
 void launch_attention(const AttentionArgs *a, cudaStream_t s) {
     const int group = a->n_heads / a->n_kv_heads, splits = attention_splits(a->head_dim, a->n_kv_heads);
     const int qblocks = (group * a->n + ATT_QUERIES_PER_BLOCK - 1) / ATT_QUERIES_PER_BLOCK;
@@ -364,9 +427,6 @@ void launch_attention(const AttentionArgs *a, cudaStream_t s) {
     const size_t smem = ATT_SMEM_FLOATS(a->head_dim, splits) * sizeof(float);
     if (splits == 16 && !att_clusters16[hs_index_of(a->head_dim)])
         fatal("attention in 16 splits: this device runs no cluster of 16 blocks of head_dim %d", a->head_dim);
-    switch (hs_index_of(a->head_dim)) {
-    case 0: launch_pdl_cluster(attention_kernel<1, ATT_PREFETCH>, grid, block, smem, s, splits, *a); break;
-    case 1: launch_pdl_cluster(attention_kernel<2, ATT_PREFETCH>, grid, block, smem, s, splits, *a); break;
-    default: launch_pdl_cluster(attention_kernel<4, 1>, grid, block, smem, s, splits, *a);
-    }
+    if (a->early) launch_instance<true>(a, grid, block, smem, s, splits);
+    else launch_instance<false>(a, grid, block, smem, s, splits);
 }

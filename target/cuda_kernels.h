@@ -28,6 +28,9 @@ typedef struct {
     DType odt;
     const int *pos;        /* device: position of row 0 */
     int n, n_heads, n_kv_heads, head_dim, rope_interleaved;
+    int early;             /* 1: read pos, the cache before pos and the RoPE factors before waiting for
+                            * the previous kernel, which must have been launched with
+                            * GEMV_LATE_TRIGGER (so all that is final when this kernel starts) */
 } AttentionArgs;
 
 /* Causal grouped-query attention of n rows at positions [pos, pos + n) over the cache and the

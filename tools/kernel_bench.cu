@@ -80,12 +80,13 @@ static int check(void) {
         float *norm = upload_random_f32((size_t)in, 0.5f, 1.0f, 31u);
         float *y0 = upload_random_f32((size_t)GEMV_ROWS_MAX * out, 1.0f, 0.0f, 41u), *y;
         cudaCheck(cudaMalloc(&y, (size_t)GEMV_ROWS_MAX * out * sizeof(float)));
-        for (int e = 0; e < 3; e++)
+        for (int e = 0; e < 6; e++) /* the epilogues in the default chunk order, then interleaved */
             for (int with_norm = 0; with_norm < 2; with_norm++) {
                 float *row0_alone = NULL;
+                const int flags = e < 3 ? 0 : GEMV_INTERLEAVE;
                 for (int n = 1; n <= GEMV_ROWS_MAX; n++) {
-                    GemvArgs g = {W, DTYPE_BF16, a, with_norm ? norm : NULL, 1e-5f, y, n, in, out, eps[e]};
-                    int ycols = eps[e] == GEMV_SWIGLU ? out / 2 : out;
+                    GemvArgs g = {W, DTYPE_BF16, a, with_norm ? norm : NULL, 1e-5f, y, n, in, out, eps[e % 3], flags};
+                    int ycols = eps[e % 3] == GEMV_SWIGLU ? out / 2 : out;
                     size_t count = (size_t)n * ycols;
                     float *ref = run_once(0, g, y0, count), *got = run_once(1, g, y0, count);
                     double num = 0.0, den = 0.0;
@@ -100,9 +101,9 @@ static int check(void) {
                     else same_row0 = !memcmp(got, row0_alone, sizeof(float) * (size_t)ycols);
                     int ok = rel < 1e-5 && same_row0 && isfinite(rel);
                     if (!ok || n == 1 || n == 9 || n == 16)
-                        printf("check in %5d out %5d %-8s norm %d n %2d: rel L2 %.2e, row 0 as alone: %s%s\n", in, out,
-                               epilogue_name(eps[e]), with_norm, n, rel, same_row0 ? "same" : "DIFFERENT",
-                               ok ? "" : "  FAILED");
+                        printf("check in %5d out %5d %-8s%s norm %d n %2d: rel L2 %.2e, row 0 as alone: %s%s\n", in,
+                               out, epilogue_name(eps[e % 3]), flags ? " il" : "", with_norm, n, rel,
+                               same_row0 ? "same" : "DIFFERENT", ok ? "" : "  FAILED");
                     failures += !ok;
                     free(ref);
                     if (n > 1) free(got);
@@ -197,14 +198,15 @@ static void time_gemv(const char *model, const Shape *shapes, int n_shapes, int 
         printf("%-10s %-8s in %5d out %6d %s:", model, sh->name, sh->in, sh->out, cold ? "cold" : "hot ");
         /* the CUDA-core kernel; the tensor-core one as chosen by occupancy (at least 1 or 2 chunks
          * per warp), with one block per tile where the tiles outnumber the resident blocks, and
-         * with at most 4, 8, 16 warps */
-        const char *names[7] = {"simt", "mma", "mma mc2", "mma 1/tile", "mma w4", "mma w8", "mma w16"};
-        const int warps[7] = {0, 0, 0, 0, 4, 8, 16}, min_chunks[7] = {1, 1, 2, 1, 1, 1, 1};
-        for (int v = 0; v < 7; v++) {
+         * with at most 4, 8, 16 warps, and with the warps' chunks interleaved (GEMV_INTERLEAVE) */
+        const char *names[8] = {"simt", "mma", "mma mc2", "mma 1/tile", "mma w4", "mma w8", "mma w16", "mma il"};
+        const int warps[8] = {0, 0, 0, 0, 4, 8, 16, 0}, min_chunks[8] = {1, 1, 2, 1, 1, 1, 1, 1};
+        for (int v = 0; v < 8; v++) {
             printf("\n    %-10s", names[v]);
             gemv_mma_tune(warps[v], min_chunks[v], v != 3);
             for (int ri = 0; ri < 4; ri++) {
-                GemvArgs g = {NULL, DTYPE_BF16, a, sh->norm ? norm : NULL, 1e-5f, y, rows[ri], sh->in, sh->out, sh->epilogue};
+                GemvArgs g = {NULL, DTYPE_BF16, a, sh->norm ? norm : NULL, 1e-5f, y, rows[ri], sh->in, sh->out, sh->epilogue,
+                              v == 7 ? GEMV_INTERLEAVE : 0};
                 c.g = g;
                 c.mma = v > 0;
                 double us = time_graph(enqueue_gemv, &c);
