@@ -328,3 +328,216 @@ void launch_gemv_mma(const GemvArgs *g, cudaStream_t s) {
     if (blocks < groups) launch_order<true>(g, paired, grid, block, s);
     else launch_order<false>(g, paired, grid, block, s);
 }
+
+/* ------------------------------------------------------------------ bulk-copy (TMA) fed variant
+ * SPECDEC_CUDA_GEMV=tma, for timing. The same tiles of 16 rows and the same arithmetic per chunk,
+ * but the weights land in shared memory: one producer lane issues bulk copies (cp.async.bulk, each
+ * a row's ks inputs, completion counted on an mbarrier) into a ring of TMA_STAGES stages, and
+ * TMA_WARPS consumer warps take each stage's chunks in turn (warp w: chunks w, w + TMA_WARPS, ...).
+ * The bytes in flight then hold no registers: a block needs few, and about 100 KB of shared memory,
+ * so one block per multiprocessor loops over the tiles while the next kernel's block (launched
+ * early by PDL) fits beside it and streams its first stages before this one has finished. */
+#define TMA_WARPS 4      /* consumer warps; one more warp produces */
+#define TMA_STAGES 3
+#define TMA_STAGE_K 1024 /* inputs per stage at most: 32 KB of a tile's weights */
+#define TMA_ROW_PAD 16   /* bytes after each staged row, so that rows g and g + 1 start 4 banks apart */
+
+__device__ __forceinline__ unsigned smem_u32(const void *p) { return (unsigned)__cvta_generic_to_shared(p); }
+
+__device__ __forceinline__ void mbar_init(unsigned long long *b, unsigned count) {
+    asm volatile("mbarrier.init.shared::cta.b64 [%0], %1;" ::"r"(smem_u32(b)), "r"(count) : "memory");
+}
+
+__device__ __forceinline__ void mbar_expect_tx(unsigned long long *b, unsigned bytes) {
+    asm volatile("mbarrier.arrive.expect_tx.shared::cta.b64 _, [%0], %1;" ::"r"(smem_u32(b)), "r"(bytes) : "memory");
+}
+
+__device__ __forceinline__ void mbar_arrive(unsigned long long *b) {
+    asm volatile("mbarrier.arrive.shared::cta.b64 _, [%0];" ::"r"(smem_u32(b)) : "memory");
+}
+
+__device__ __forceinline__ void mbar_wait(unsigned long long *b, unsigned parity) {
+    unsigned done;
+    do {
+        asm volatile("{\n\t.reg .pred p;\n\tmbarrier.try_wait.parity.shared::cta.b64 p, [%1], %2;\n\tselp.u32 %0, 1, 0, p;\n\t}"
+                     : "=r"(done)
+                     : "r"(smem_u32(b)), "r"(parity)
+                     : "memory");
+    } while (!done);
+}
+
+__device__ __forceinline__ void bulk_copy(void *dst, const void *src, unsigned bytes, unsigned long long *b) {
+    asm volatile("cp.async.bulk.shared::cluster.global.mbarrier::complete_tx::bytes [%0], [%1], %2, [%3];" ::"r"(smem_u32(dst)),
+                 "l"(src), "r"(bytes), "r"(smem_u32(b))
+                 : "memory");
+}
+
+/* the consumer warps' barrier (the producer warp has left) */
+__device__ __forceinline__ void consumers_sync(void) { asm volatile("bar.sync 1, %0;" ::"n"(TMA_WARPS * 32) : "memory"); }
+
+/* Shared memory of gemv_tma_kernel: the stages, their full and empty barriers, the warps'
+ * accumulators and sums of squares, and the tile's inverse RMS. */
+static size_t tma_smem_bytes(int ks, int nt) {
+    return (size_t)TMA_STAGES * 16 * (2 * ks + TMA_ROW_PAD) + 2 * TMA_STAGES * sizeof(unsigned long long) +
+           ((size_t)TMA_WARPS * nt * 4 * 32 + TMA_WARPS * 16 + 16) * sizeof(float);
+}
+
+/* NT n-tiles of 8 input rows; ks inputs per stage (a multiple of 64 dividing in). grid: at most one
+ * block per multiprocessor, block b taking tiles b, b + gridDim.x, ... */
+template <int NT>
+__global__ void __launch_bounds__((TMA_WARPS + 1) * 32) gemv_tma_kernel(GemvArgs g, int ks) {
+    extern __shared__ __align__(16) unsigned char tma_smem[];
+    const int rowb = 2 * ks + TMA_ROW_PAD, stage_bytes = 16 * rowb;
+    unsigned long long *full = (unsigned long long *)(tma_smem + TMA_STAGES * stage_bytes); /* (TMA_STAGES) */
+    unsigned long long *empty = full + TMA_STAGES;                                        /* (TMA_STAGES) */
+    float *part = (float *)(empty + TMA_STAGES);     /* (TMA_WARPS, NT * 4, 32) */
+    float *ss_part = part + TMA_WARPS * NT * 4 * 32; /* (TMA_WARPS, 16) */
+    float *inv_rms = ss_part + TMA_WARPS * 16;       /* (16) */
+    const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, gi = lane >> 2, ti = lane & 3;
+    const int in = g.in, n = g.n, swiglu = g.epilogue == GEMV_SWIGLU, half = g.out / 2;
+    const int tiles = mma_tiles(&g), kst = in / ks, cps = ks / MMA_CHUNK;
+    const int my_tiles = (int)blockIdx.x < tiles ? (tiles - 1 - (int)blockIdx.x) / (int)gridDim.x + 1 : 0;
+    if (threadIdx.x == 0) {
+        for (int s = 0; s < TMA_STAGES; s++) {
+            mbar_init(&full[s], 1);
+            mbar_init(&empty[s], TMA_WARPS);
+        }
+        asm volatile("fence.mbarrier_init.release.cluster;" ::: "memory");
+    }
+    __syncthreads();
+    if (!(g.flags & GEMV_LATE_TRIGGER)) pdl_trigger();
+
+    if (warp == TMA_WARPS) { /* the producer: only weights, so it never waits for the previous kernel */
+        if (lane != 0) return;
+        const __nv_bfloat16 *W = (const __nv_bfloat16 *)g.W;
+        for (int q = 0; q < my_tiles * kst; q++) {
+            const int slot = q % TMA_STAGES, tile = blockIdx.x + (q / kst) * gridDim.x, k0 = (q % kst) * ks;
+            if (q >= TMA_STAGES) mbar_wait(&empty[slot], (q / TMA_STAGES - 1) & 1);
+            mbar_expect_tx(&full[slot], 16u * 2u * ks);
+            unsigned char *dst = tma_smem + slot * stage_bytes;
+            for (int r = 0; r < 16; r++) { /* staged row r: tile row r, or gate row r / up row r - 8 */
+                const int row = swiglu ? (r < 8 ? tile * 8 + r : half + tile * 8 + r - 8) : tile * 16 + r;
+                const bool valid = swiglu ? tile * 8 + (r & 7) < half : row < g.out;
+                bulk_copy(dst + r * rowb, W + (size_t)(valid ? row : 0) * in + k0, 2u * ks, &full[slot]);
+            }
+        }
+        return;
+    }
+
+    pdl_wait(); /* the inputs come from the previous kernel */
+    if (g.flags & GEMV_LATE_TRIGGER) pdl_trigger();
+    const float *norm = g.norm ? g.norm + 16 * ti : NULL;
+    const int cpw = cps > warp ? (cps - warp + TMA_WARPS - 1) / TMA_WARPS : 0; /* this warp's chunks per stage */
+    int q = 0;
+    for (int j = 0; j < my_tiles; j++) {
+        const int tile = blockIdx.x + j * gridDim.x;
+        float acc[NT][4], ss[NT];
+#pragma unroll
+        for (int nt = 0; nt < NT; nt++) {
+            ss[nt] = 0.0f;
+            acc[nt][0] = acc[nt][1] = acc[nt][2] = acc[nt][3] = 0.0f;
+        }
+        for (int s = 0; s < kst; s++, q++) {
+            const int slot = q % TMA_STAGES;
+            const unsigned char *stage = tma_smem + slot * stage_bytes;
+            for (int i = 0; i < cpw; i += 2) {
+                const int c = warp + i * TMA_WARPS, cc = s * cps + c; /* chunk in the stage, in the row */
+                float4 x[2][NT][4]; /* both chunks' inputs, requested before the weights are awaited */
+                load_inputs<NT>(x[0], g, gi, ti, cc, s * cps + cps);
+                load_inputs<NT>(x[1], g, gi, ti, cc + TMA_WARPS, i + 1 < cpw ? s * cps + cps : 0);
+                if (i == 0) mbar_wait(&full[slot], (q / TMA_STAGES) & 1);
+#pragma unroll
+                for (int u = 0; u < 2; u++) {
+                    if (i + u >= cpw) break;
+                    const int k = (c + u * TMA_WARPS) * MMA_CHUNK + 16 * ti, kk = (cc + u * TMA_WARPS) * MMA_CHUNK;
+                    unsigned hi[NT][8], lo[NT][8];
+#pragma unroll
+                    for (int nt = 0; nt < NT; nt++) split_inputs(x[u][nt], norm ? norm + kk : NULL, hi[nt], lo[nt], ss[nt]);
+                    const uint4 *r0 = (const uint4 *)(stage + gi * rowb + 2 * k), *r1 = (const uint4 *)(stage + (gi + 8) * rowb + 2 * k);
+                    uint4 wv[4] = {r0[0], r0[1], r1[0], r1[1]};
+                    const unsigned *w = (const unsigned *)wv; /* [0..7]: row gi pairs 0-7, [8..15]: row gi + 8 */
+#pragma unroll
+                    for (int st = 0; st < 4; st++) {
+                        const unsigned af[4] = {w[2 * st], w[8 + 2 * st], w[2 * st + 1], w[8 + 2 * st + 1]};
+#pragma unroll
+                        for (int nt = 0; nt < NT; nt++) {
+                            mma_bf16(acc[nt], af, hi[nt][2 * st], hi[nt][2 * st + 1]);
+                            mma_bf16(acc[nt], af, lo[nt][2 * st], lo[nt][2 * st + 1]);
+                        }
+                    }
+                }
+            }
+            if (cpw == 0) mbar_wait(&full[slot], (q / TMA_STAGES) & 1);
+            __syncwarp();
+            if (lane == 0) mbar_arrive(&empty[slot]); /* this warp has read the stage */
+        }
+
+#pragma unroll
+        for (int nt = 0; nt < NT; nt++)
+#pragma unroll
+            for (int i = 0; i < 4; i++) part[(warp * NT * 4 + nt * 4 + i) * 32 + lane] = acc[nt][i];
+        if (g.norm) {
+#pragma unroll
+            for (int nt = 0; nt < NT; nt++) {
+                float sq = ss[nt];
+                sq += __shfl_xor_sync(0xffffffffu, sq, 1);
+                sq += __shfl_xor_sync(0xffffffffu, sq, 2);
+                if (ti == 0) ss_part[warp * 16 + 8 * nt + gi] = sq;
+            }
+        }
+        consumers_sync();
+        if (g.norm && threadIdx.x < 8 * NT) {
+            float sq = 0.0f;
+            for (int w = 0; w < TMA_WARPS; w++) sq += ss_part[w * 16 + threadIdx.x];
+            inv_rms[threadIdx.x] = 1.0f / sqrtf(sq / (float)in + g.eps);
+        }
+        if (g.norm) consumers_sync();
+        /* slot (nt, i, l): as in gemv_mma_kernel, for one weight tile */
+        for (int sl = threadIdx.x; sl < NT * 4 * 32; sl += TMA_WARPS * 32) {
+            const int nt = sl / 128, i = (sl / 32) % 4, l = sl % 32, r = 8 * nt + 2 * (l & 3) + (i & 1);
+            if (r >= n || (swiglu && i >= 2)) continue;
+            const float scale = g.norm ? inv_rms[r] : 1.0f;
+            float v = 0.0f;
+            for (int w = 0; w < TMA_WARPS; w++) v += part[(w * NT * 4 + nt * 4 + i) * 32 + l];
+            v *= scale;
+            if (swiglu) {
+                float up = 0.0f;
+                for (int w = 0; w < TMA_WARPS; w++) up += part[(w * NT * 4 + nt * 4 + i + 2) * 32 + l];
+                up *= scale;
+                const int o = tile * 8 + (l >> 2);
+                if (o < half) g.y[(size_t)r * half + o] = v / (1.0f + expf(-v)) * up;
+                continue;
+            }
+            const int o = tile * 16 + (l >> 2) + (i >= 2 ? 8 : 0);
+            if (o >= g.out) continue;
+            if (g.epilogue == GEMV_RESIDUAL) g.y[(size_t)r * g.out + o] += v;
+            else g.y[(size_t)r * g.out + o] = v;
+        }
+        consumers_sync(); /* part and inv_rms are rewritten for the next tile */
+    }
+}
+
+/* The largest multiple of 64 inputs, at most TMA_STAGE_K, that divides in. */
+static int tma_stage_k(int in) {
+    for (int ks = TMA_STAGE_K; ks >= MMA_CHUNK; ks -= MMA_CHUNK)
+        if (in % ks == 0) return ks;
+    return MMA_CHUNK;
+}
+
+void launch_gemv_tma(const GemvArgs *g, cudaStream_t s) {
+    CHECK(g->n >= 1 && g->n <= GEMV_ROWS_MAX && gemv_mma_supported(g), "tma gemv of %d rows, in %d", g->n, g->in);
+    static int sms;
+    if (!sms) {
+        int dev;
+        cudaCheck(cudaGetDevice(&dev));
+        cudaCheck(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, dev));
+        const int most = (int)tma_smem_bytes(TMA_STAGE_K, 2);
+        cudaCheck(cudaFuncSetAttribute(gemv_tma_kernel<1>, cudaFuncAttributeMaxDynamicSharedMemorySize, most));
+        cudaCheck(cudaFuncSetAttribute(gemv_tma_kernel<2>, cudaFuncAttributeMaxDynamicSharedMemorySize, most));
+    }
+    const int ks = tma_stage_k(g->in), tiles = mma_tiles(g), nt = g->n <= 8 ? 1 : 2;
+    const dim3 grid(tiles < sms ? tiles : sms), block((TMA_WARPS + 1) * 32);
+    const size_t smem = tma_smem_bytes(ks, nt);
+    if (nt == 1) launch_pdl(gemv_tma_kernel<1>, grid, block, smem, s, *g, ks);
+    else launch_pdl(gemv_tma_kernel<2>, grid, block, smem, s, *g, ks);
+}
