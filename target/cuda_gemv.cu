@@ -265,6 +265,7 @@ void gemv_init(void) {
     gemv_mma_tune(env_int("SPECDEC_CUDA_GEMV_WARPS", 0, 16, 0), 1, env_int("SPECDEC_CUDA_GEMV_PERSISTENT", 0, 1, 1));
     const int pair = env_int("SPECDEC_CUDA_GEMV_PAIR", 0, 1 << 24, -1); /* -1: unset */
     if (pair >= 0) gemv_mma_pair_tiles(pair);
+    gemv_mma_interleave(env_int("SPECDEC_CUDA_GEMV_INTERLEAVE", 0, 1, 1));
     int dev, sms;
     cudaCheck(cudaGetDevice(&dev));
     cudaCheck(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, dev));

@@ -30,14 +30,10 @@ typedef struct {
 
 /* GemvArgs.flags */
 enum {
-    /* Tensor-core kernel: warp w takes the chunks w, w + warps, ... of 64 inputs instead of a
-     * contiguous range, so that at every step a block's warps read neighbouring chunks of each row.
-     * A choice per matrix (never per n), since it fixes the order in which a row is summed. */
-    GEMV_INTERLEAVE = 1,
     /* Let the next kernel launch only once this one's inputs are ready (pdl_trigger() after
      * pdl_wait()), so that everything enqueued before this kernel has completed when the next one
      * starts: the attention kernel then reads the KV cache and the position before its own wait. */
-    GEMV_LATE_TRIGGER = 2,
+    GEMV_LATE_TRIGGER = 1,
 };
 
 /* Whether the fused kernels take rows of `in` elements of dtype dt (16-byte aligned rows). */
@@ -46,7 +42,8 @@ int gemv_supported(DType dt, int in);
  * reads SPECDEC_CUDA_GEMV (mma: the tensor-core kernel where it applies, the default; simt: the
  * CUDA-core kernel always, for comparison), SPECDEC_CUDA_GEMV_PERSISTENT (1, the default, or
  * 0: see gemv_mma_tune()), SPECDEC_CUDA_GEMV_WARPS (the warps argument of gemv_mma_tune(), for
- * timing) and SPECDEC_CUDA_GEMV_PAIR (see gemv_mma_pair_tiles()). */
+ * timing), SPECDEC_CUDA_GEMV_PAIR (see gemv_mma_pair_tiles()) and SPECDEC_CUDA_GEMV_INTERLEAVE
+ * (see gemv_mma_interleave()). */
 void gemv_init(void);
 /* The tensor-core kernel (cuda_gemv_mma.cu) where gemv_mma_supported(), else the CUDA-core one. */
 void launch_gemv(const GemvArgs *g, cudaStream_t s);
@@ -68,6 +65,9 @@ void gemv_mma_tune(int warps, int min_chunks, int persistent);
 /* Matrices of at least `tiles` tiles of 16 rows (default 1,024) take two tiles per block at every
  * row count; 0: none. */
 void gemv_mma_pair_tiles(int tiles);
+/* 1 (the default): the warps of paired matrices take interleaved chunks (see gemv_mma_kernel's IL);
+ * 0: contiguous ranges, as the other matrices. */
+void gemv_mma_interleave(int on);
 /* Whether launch_gemv() uses the tensor-core kernel for bf16 weights of these input sizes. */
 int gemv_mma_enabled(DType dt, const int *ins, int n_ins);
 

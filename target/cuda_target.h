@@ -25,8 +25,7 @@ extern "C" {
 
 /* SPECDEC_CUDA_SKIP=mask (timing only: the outputs are wrong): a fused forward (decode and
  * verification) leaves out these launches, so that `specdec bench` shows each one's share of a
- * forward in graphs, overlap included, which timing the kernels alone cannot. The same bits name
- * the projections in SPECDEC_CUDA_GEMV_INTERLEAVE. */
+ * forward in graphs, overlap included, which timing the kernels alone cannot. */
 enum { SKIP_QKV = 1, SKIP_ATTENTION = 2, SKIP_O = 4, SKIP_GATE_UP = 8, SKIP_DOWN = 16, SKIP_CLASSIFIER = 32, SKIP_ALL = 63 };
 
 typedef struct {
@@ -70,10 +69,8 @@ typedef struct {
     void *cublas_ws;         /* cuBLAS workspace, so graph capture never allocates */
     int fused_rows;          /* forwards of at most this many rows use the fused projections */
     int skip_launches;       /* SKIP_* bits: launches a fused forward leaves out (timing only) */
-    int interleave;          /* SKIP_* bits of the projections whose warps interleave their chunks
-                              * (GEMV_INTERLEAVE): SPECDEC_CUDA_GEMV_INTERLEAVE */
     int att_early;           /* fused forwards: attention reads the cache before its wait
-                              * (AttentionArgs.early): SPECDEC_CUDA_ATT_EARLY */
+                              * (AttentionArgs.early); see target_cuda_build() */
     /* host side */
     int *h_io;               /* (1 + max_batch) pinned staging for pos and tokens */
     cudaStream_t stream;     /* where forwards run: own_stream, or a decoding loop's */

@@ -88,13 +88,15 @@ static int check(void) {
         float *norm = upload_random_f32((size_t)in, 0.5f, 1.0f, 31u);
         float *y0 = upload_random_f32((size_t)GEMV_ROWS_MAX * out, 1.0f, 0.0f, 41u), *y;
         cudaCheck(cudaMalloc(&y, (size_t)GEMV_ROWS_MAX * out * sizeof(float)));
-        /* the epilogues on the tensor-core kernel, on it with interleaved chunks, on the bulk-copy one */
+        /* the epilogues on the tensor-core kernel, on it without interleaved chunks for paired
+         * matrices, on the bulk-copy one */
         for (int e = 0; e < 9; e++)
             for (int with_norm = 0; with_norm < 2; with_norm++) {
                 float *row0_alone = NULL;
-                const int flags = e / 3 == 1 ? GEMV_INTERLEAVE : 0, kernel = e < 6 ? KERNEL_MMA : KERNEL_TMA;
+                const int kernel = e < 6 ? KERNEL_MMA : KERNEL_TMA;
+                gemv_mma_interleave(e / 3 != 1);
                 for (int n = 1; n <= GEMV_ROWS_MAX; n++) {
-                    GemvArgs g = {W, DTYPE_BF16, a, with_norm ? norm : NULL, 1e-5f, y, n, in, out, eps[e % 3], flags};
+                    GemvArgs g = {W, DTYPE_BF16, a, with_norm ? norm : NULL, 1e-5f, y, n, in, out, eps[e % 3], 0};
                     int ycols = eps[e % 3] == GEMV_SWIGLU ? out / 2 : out;
                     size_t count = (size_t)n * ycols;
                     float *ref = run_once(KERNEL_SIMT, g, y0, count), *got = run_once(kernel, g, y0, count);
@@ -111,7 +113,7 @@ static int check(void) {
                     int ok = rel < 1e-5 && same_row0 && isfinite(rel);
                     if (!ok || n == 1 || n == 9 || n == 16)
                         printf("check in %5d out %5d %-8s%s norm %d n %2d: rel L2 %.2e, row 0 as alone: %s%s\n", in,
-                               out, epilogue_name(eps[e % 3]), e / 3 == 1 ? " il" : e / 3 == 2 ? " tma" : "", with_norm, n, rel,
+                               out, epilogue_name(eps[e % 3]), e / 3 == 1 ? " no-il" : e / 3 == 2 ? " tma" : "", with_norm, n, rel,
                                same_row0 ? "same" : "DIFFERENT", ok ? "" : "  FAILED");
                     failures += !ok;
                     free(ref);
@@ -206,16 +208,16 @@ static void time_gemv(const char *model, const Shape *shapes, int n_shapes, int 
         printf("%-10s %-8s in %5d out %6d %s:", model, sh->name, sh->in, sh->out, cold ? "cold" : "hot ");
         /* the CUDA-core kernel; the tensor-core one as chosen by occupancy (at least 1 or 2 chunks
          * per warp), with one block per tile where the tiles outnumber the resident blocks, and
-         * with at most 4, 8, 16 warps, with the warps' chunks interleaved (GEMV_INTERLEAVE), and the
+         * with at most 4, 8, 16 warps, without interleaved chunks for paired matrices, and the
          * bulk-copy variant */
-        const char *names[9] = {"simt", "mma", "mma mc2", "mma 1/tile", "mma w4", "mma w8", "mma w16", "mma il", "tma"};
+        const char *names[9] = {"simt", "mma", "mma mc2", "mma 1/tile", "mma w4", "mma w8", "mma w16", "mma no-il", "tma"};
         const int warps[9] = {0, 0, 0, 0, 4, 8, 16, 0, 0}, min_chunks[9] = {1, 1, 2, 1, 1, 1, 1, 1, 1};
         for (int v = 0; v < 9; v++) {
             printf("\n    %-10s", names[v]);
             gemv_mma_tune(warps[v], min_chunks[v], v != 3);
+            gemv_mma_interleave(v != 7);
             for (int ri = 0; ri < 4; ri++) {
-                GemvArgs g = {NULL, DTYPE_BF16, a, sh->norm ? norm : NULL, 1e-5f, y, rows[ri], sh->in, sh->out, sh->epilogue,
-                              v == 7 ? GEMV_INTERLEAVE : 0};
+                GemvArgs g = {NULL, DTYPE_BF16, a, sh->norm ? norm : NULL, 1e-5f, y, rows[ri], sh->in, sh->out, sh->epilogue, 0};
                 c.g = g;
                 c.kernel = v == 8 ? KERNEL_TMA : v > 0 ? KERNEL_MMA : KERNEL_SIMT;
                 double us = time_graph(enqueue_gemv, &c);
@@ -223,6 +225,7 @@ static void time_gemv(const char *model, const Shape *shapes, int n_shapes, int 
             }
         }
         gemv_mma_tune(0, 1, 1);
+        gemv_mma_interleave(1);
         printf("\n");
         cudaCheck(cudaFree((void *)c.pool));
         cudaCheck(cudaFree(a));

@@ -168,7 +168,7 @@ if [[ $MODES == *" variants "* ]]; then
     # timing settings, the default first (SPECDEC_CUDA_PDL=1 spells it out)
     # shellcheck disable=SC2206 # NAME=VALUE words, split on blanks
     variants=(${VARIANTS:-SPECDEC_CUDA_PDL=1 SPECDEC_CUDA_PDL=0 SPECDEC_CUDA_GEMV_WARPS=8 SPECDEC_CUDA_ATT_SPLITS=4
-        SPECDEC_CUDA_GEMV_PAIR=4096 SPECDEC_CUDA_GEMV_INTERLEAVE=61 SPECDEC_CUDA_ATT_EARLY=1
+        SPECDEC_CUDA_GEMV_PAIR=4096 SPECDEC_CUDA_GEMV_INTERLEAVE=0 SPECDEC_CUDA_ATT_EARLY=0
         SPECDEC_CUDA_GEMV=tma})
     for round in $(seq "${VARIANT_ROUNDS:-2}"); do
         for v in "${variants[@]}"; do
