@@ -22,7 +22,7 @@
 #define GEMV_BLOCKS_PER_SM 8            /* grid cap: beyond it warps take several units */
 
 static int gemv_max_blocks = 1 << 30;   /* set by gemv_init() */
-static int gemv_use_mma = 1;            /* set by gemv_init(): 0 simt, 1 mma, 2 tma */
+static int gemv_use_mma = 1;            /* set by gemv_init() */
 
 /* 16 bytes of weights as floats. */
 __device__ __forceinline__ void load_weights(const __nv_bfloat16 *p, float *v) {
@@ -221,8 +221,7 @@ static void launch_typed(const GemvArgs *g, cudaStream_t s) {
 }
 
 void launch_gemv(const GemvArgs *g, cudaStream_t s) {
-    if (gemv_use_mma == 2 && gemv_mma_supported(g)) launch_gemv_tma(g, s);
-    else if (gemv_use_mma && gemv_mma_supported(g)) launch_gemv_mma(g, s);
+    if (gemv_use_mma && gemv_mma_supported(g)) launch_gemv_mma(g, s);
     else launch_gemv_simt(g, s);
 }
 
@@ -259,9 +258,8 @@ int gemv_mma_enabled(DType dt, const int *ins, int n_ins) {
 
 void gemv_init(void) {
     const char *kind = getenv("SPECDEC_CUDA_GEMV");
-    if (kind && strcmp(kind, "mma") && strcmp(kind, "simt") && strcmp(kind, "tma"))
-        fatal("SPECDEC_CUDA_GEMV is '%s': expected mma, tma or simt", kind);
-    gemv_use_mma = !kind || !strcmp(kind, "mma") ? 1 : !strcmp(kind, "tma") ? 2 : 0;
+    if (kind && strcmp(kind, "mma") && strcmp(kind, "simt")) fatal("SPECDEC_CUDA_GEMV is '%s': expected mma or simt", kind);
+    gemv_use_mma = !kind || !strcmp(kind, "mma");
     gemv_mma_tune(env_int("SPECDEC_CUDA_GEMV_WARPS", 0, 16, 0), 1, env_int("SPECDEC_CUDA_GEMV_PERSISTENT", 0, 1, 1));
     const int pair = env_int("SPECDEC_CUDA_GEMV_PAIR", 0, 1 << 24, -1); /* -1: unset */
     if (pair >= 0) gemv_mma_pair_tiles(pair);

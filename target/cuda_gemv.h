@@ -53,9 +53,6 @@ void launch_gemv_simt(const GemvArgs *g, cudaStream_t s);
 /* The tensor-core kernel: bf16 weights with `in` a multiple of 64. */
 int gemv_mma_supported(const GemvArgs *g);
 void launch_gemv_mma(const GemvArgs *g, cudaStream_t s);
-/* The same, with the weights fed through shared memory by bulk copies (SPECDEC_CUDA_GEMV=tma, for
- * timing; its own summation order). */
-void launch_gemv_tma(const GemvArgs *g, cudaStream_t s);
 /* For kernel_bench and gemv_init(): warps = 0 chooses the warps per block by occupancy (the
  * default), else at most that many; each warp takes at least min_chunks chunks of 64 inputs
  * (default 1); persistent (default 1): a launch with more tiles than the device holds blocks at once

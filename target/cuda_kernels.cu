@@ -81,6 +81,8 @@ __device__ __forceinline__ float rope_apply(const float *v, int d, int hd, int i
     return first ? v[d] * f.x - v[partner] * f.y : v[d] * f.x + v[partner] * f.y;
 }
 
+/* Both in one, as the kernels without early reads were measured (written through rope_factors and
+ * rope_apply, their register counts changed: 83 -> 64 for head_dim 32, 98 -> 85 for 128, untimed). */
 __device__ __forceinline__ float rope_elem(const float *v, int d, int p, int hd, int interleaved,
                                            const float *cosb, const float *sinb) {
     int half = hd / 2, i, partner, first;

@@ -59,19 +59,11 @@ static const char *epilogue_name(GemvEpilogue e) {
     return e == GEMV_STORE ? "store" : e == GEMV_RESIDUAL ? "residual" : "swiglu";
 }
 
-/* The projection kernels compared: the CUDA-core one, the tensor-core one, its bulk-copy variant. */
-enum { KERNEL_SIMT, KERNEL_MMA, KERNEL_TMA };
-
-static void launch_kernel(int kernel, const GemvArgs *g, cudaStream_t s) {
-    if (kernel == KERNEL_TMA) launch_gemv_tma(g, s);
-    else if (kernel == KERNEL_MMA) launch_gemv_mma(g, s);
-    else launch_gemv_simt(g, s);
-}
-
 /* y after one launch of the kernel on fresh copies of y0. */
-static float *run_once(int kernel, GemvArgs g, const float *y0, size_t ycount) {
+static float *run_once(int mma, GemvArgs g, const float *y0, size_t ycount) {
     cudaCheck(cudaMemcpy(g.y, y0, ycount * sizeof(float), cudaMemcpyDeviceToDevice));
-    launch_kernel(kernel, &g, 0);
+    if (mma) launch_gemv_mma(&g, 0);
+    else launch_gemv_simt(&g, 0);
     cudaCheck(cudaDeviceSynchronize());
     return download(g.y, ycount);
 }
@@ -88,18 +80,17 @@ static int check(void) {
         float *norm = upload_random_f32((size_t)in, 0.5f, 1.0f, 31u);
         float *y0 = upload_random_f32((size_t)GEMV_ROWS_MAX * out, 1.0f, 0.0f, 41u), *y;
         cudaCheck(cudaMalloc(&y, (size_t)GEMV_ROWS_MAX * out * sizeof(float)));
-        /* the epilogues on the tensor-core kernel, on it without interleaved chunks for paired
-         * matrices, on the bulk-copy one */
-        for (int e = 0; e < 9; e++)
+        /* the epilogues on the tensor-core kernel, then on it without interleaved chunks for paired
+         * matrices */
+        for (int e = 0; e < 6; e++)
             for (int with_norm = 0; with_norm < 2; with_norm++) {
                 float *row0_alone = NULL;
-                const int kernel = e < 6 ? KERNEL_MMA : KERNEL_TMA;
-                gemv_mma_interleave(e / 3 != 1);
+                gemv_mma_interleave(e < 3);
                 for (int n = 1; n <= GEMV_ROWS_MAX; n++) {
                     GemvArgs g = {W, DTYPE_BF16, a, with_norm ? norm : NULL, 1e-5f, y, n, in, out, eps[e % 3], 0};
                     int ycols = eps[e % 3] == GEMV_SWIGLU ? out / 2 : out;
                     size_t count = (size_t)n * ycols;
-                    float *ref = run_once(KERNEL_SIMT, g, y0, count), *got = run_once(kernel, g, y0, count);
+                    float *ref = run_once(0, g, y0, count), *got = run_once(1, g, y0, count);
                     double num = 0.0, den = 0.0;
                     for (size_t i = 0; i < count; i++) {
                         num += ((double)got[i] - ref[i]) * ((double)got[i] - ref[i]);
@@ -113,7 +104,7 @@ static int check(void) {
                     int ok = rel < 1e-5 && same_row0 && isfinite(rel);
                     if (!ok || n == 1 || n == 9 || n == 16)
                         printf("check in %5d out %5d %-8s%s norm %d n %2d: rel L2 %.2e, row 0 as alone: %s%s\n", in,
-                               out, epilogue_name(eps[e % 3]), e / 3 == 1 ? " no-il" : e / 3 == 2 ? " tma" : "", with_norm, n, rel,
+                               out, epilogue_name(eps[e % 3]), e < 3 ? "" : " no-il", with_norm, n, rel,
                                same_row0 ? "same" : "DIFFERENT", ok ? "" : "  FAILED");
                     failures += !ok;
                     free(ref);
@@ -177,14 +168,15 @@ typedef struct {
     GemvArgs g;
     const char *pool; /* copies of W, `copies` of them, `bytes` apart */
     size_t bytes;
-    int copies, kernel;
+    int copies, mma;
 } GemvCtx;
 
 static void enqueue_gemv(void *ctx, int i, cudaStream_t s) {
     GemvCtx *c = (GemvCtx *)ctx;
     GemvArgs g = c->g;
     g.W = c->pool + (size_t)(i % c->copies) * c->bytes;
-    launch_kernel(c->kernel, &g, s);
+    if (c->mma) launch_gemv_mma(&g, s);
+    else launch_gemv_simt(&g, s);
 }
 
 typedef struct {
@@ -208,18 +200,17 @@ static void time_gemv(const char *model, const Shape *shapes, int n_shapes, int 
         printf("%-10s %-8s in %5d out %6d %s:", model, sh->name, sh->in, sh->out, cold ? "cold" : "hot ");
         /* the CUDA-core kernel; the tensor-core one as chosen by occupancy (at least 1 or 2 chunks
          * per warp), with one block per tile where the tiles outnumber the resident blocks, and
-         * with at most 4, 8, 16 warps, without interleaved chunks for paired matrices, and the
-         * bulk-copy variant */
-        const char *names[9] = {"simt", "mma", "mma mc2", "mma 1/tile", "mma w4", "mma w8", "mma w16", "mma no-il", "tma"};
-        const int warps[9] = {0, 0, 0, 0, 4, 8, 16, 0, 0}, min_chunks[9] = {1, 1, 2, 1, 1, 1, 1, 1, 1};
-        for (int v = 0; v < 9; v++) {
+         * with at most 4, 8, 16 warps, and without interleaved chunks for paired matrices */
+        const char *names[8] = {"simt", "mma", "mma mc2", "mma 1/tile", "mma w4", "mma w8", "mma w16", "mma no-il"};
+        const int warps[8] = {0, 0, 0, 0, 4, 8, 16, 0}, min_chunks[8] = {1, 1, 2, 1, 1, 1, 1, 1};
+        for (int v = 0; v < 8; v++) {
             printf("\n    %-10s", names[v]);
             gemv_mma_tune(warps[v], min_chunks[v], v != 3);
             gemv_mma_interleave(v != 7);
             for (int ri = 0; ri < 4; ri++) {
                 GemvArgs g = {NULL, DTYPE_BF16, a, sh->norm ? norm : NULL, 1e-5f, y, rows[ri], sh->in, sh->out, sh->epilogue, 0};
                 c.g = g;
-                c.kernel = v == 8 ? KERNEL_TMA : v > 0 ? KERNEL_MMA : KERNEL_SIMT;
+                c.mma = v > 0;
                 double us = time_graph(enqueue_gemv, &c);
                 printf("  n%-2d %7.2f us %5.0f GB/s", rows[ri], us, (double)c.bytes / us / 1e3);
             }

@@ -19,8 +19,8 @@
 #            leaving out the qkv, attention, o, gate/up, down or classifier launches in turn
 # variants   Llama-1B and pycode-19m decode under each timing setting ($VARIANTS, NAME=VALUE words;
 #            default: SPECDEC_CUDA_PDL, _GEMV_WARPS, _ATT_SPLITS, _GEMV_PAIR, _GEMV_INTERLEAVE,
-#            _ATT_EARLY, _GEMV=tma), alternating $VARIANT_ROUNDS times (default 2) in one call, with a table at
-#            the end
+#            _ATT_EARLY), alternating $VARIANT_ROUNDS times (default 2) in one call, with a table at the
+#            end
 # big        the Llama-3.1-8B shape (a 16 GB synth)
 # kernels    tools/kernel_bench time: per-kernel timings in graphs (projections of pycode-19m and
 #            Llama-1B shapes, attention at every split count)
@@ -168,8 +168,7 @@ if [[ $MODES == *" variants "* ]]; then
     # timing settings, the default first (SPECDEC_CUDA_PDL=1 spells it out)
     # shellcheck disable=SC2206 # NAME=VALUE words, split on blanks
     variants=(${VARIANTS:-SPECDEC_CUDA_PDL=1 SPECDEC_CUDA_PDL=0 SPECDEC_CUDA_GEMV_WARPS=8 SPECDEC_CUDA_ATT_SPLITS=4
-        SPECDEC_CUDA_GEMV_PAIR=4096 SPECDEC_CUDA_GEMV_INTERLEAVE=0 SPECDEC_CUDA_ATT_EARLY=0
-        SPECDEC_CUDA_GEMV=tma})
+        SPECDEC_CUDA_GEMV_PAIR=4096 SPECDEC_CUDA_GEMV_INTERLEAVE=0 SPECDEC_CUDA_ATT_EARLY=0})
     for round in $(seq "${VARIANT_ROUNDS:-2}"); do
         for v in "${variants[@]}"; do
             export "$v"
