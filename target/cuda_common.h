@@ -40,7 +40,9 @@ extern "C" {
 /* Programmatic dependent launch (Hopper): a kernel launched with launch_pdl() may start while
  * its predecessor in the stream is finishing. It must call pdl_wait() before touching anything
  * an earlier kernel writes (what comes before may only read constants such as weights), and calls
- * pdl_trigger() to let its own successor start early. Both are no-ops without PDL. */
+ * pdl_trigger() to let its own successor start early. A CTA's first trigger is the one that counts,
+ * so a kernel that triggers only after its wait (GEMV_LATE_TRIGGER) lets its successor read, before
+ * its own wait, whatever the kernels before that one wrote. Both are no-ops without PDL. */
 __device__ __forceinline__ void pdl_wait(void) { asm volatile("griddepcontrol.wait;" ::: "memory"); }
 __device__ __forceinline__ void pdl_trigger(void) { asm volatile("griddepcontrol.launch_dependents;" ::: "memory"); }
 

@@ -6,9 +6,10 @@
  *
  * Work: a block owns one (or, for matrices of many tiles, two) tiles of 16 weight rows (for SwiGLU,
  * 8 gate rows over their 8 up rows) and splits the input dimension among its warps in chunks of 64
- * (contiguous ranges, or for paired tiles interleaved: see launch_order). Lane (g, t) (g = lane / 4, t = lane % 4) takes elements [16t, 16t + 16) of each chunk of rows g
- * and g + 8 (128 contiguous bytes per row across the group), PF chunks ahead, and the same elements
- * of input rows g (and g + 8 when n > 8), PF chunks at a time. (A deeper ring of weights in shared
+ * (contiguous ranges, or for paired tiles interleaved: see launch_order). Lane (g, t) (g = lane / 4,
+ * t = lane % 4) takes elements [16t, 16t + 16) of each chunk of rows g and g + 8 (128 contiguous
+ * bytes per row across the group), PF chunks ahead, and the same elements of input rows g (and
+ * g + 8 when n > 8), PF chunks at a time. (A deeper ring of weights in shared
  * memory through cp.async measured slower on the H200: Llama-1B gate/up 35 us against 24; a ring
  * filled by bulk copies, one block per multiprocessor, made a Llama-1B decode 1.81 ms against 1.15
  * on an H100.)
