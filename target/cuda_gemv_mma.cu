@@ -9,10 +9,9 @@
  * (contiguous ranges, or for paired tiles interleaved: see launch_order). Lane (g, t) (g = lane / 4,
  * t = lane % 4) takes elements [16t, 16t + 16) of each chunk of rows g and g + 8 (128 contiguous
  * bytes per row across the group), PF chunks ahead, and the same elements of input rows g (and
- * g + 8 when n > 8), PF chunks at a time. (A deeper ring of weights in shared
- * memory through cp.async measured slower on the H200: Llama-1B gate/up 35 us against 24; a ring
- * filled by bulk copies, one block per multiprocessor, made a Llama-1B decode 1.81 ms against 1.15
- * on an H100.)
+ * g + 8 when n > 8), PF chunks at a time. (A deeper ring of weights in shared memory through
+ * cp.async measured slower on the H200: Llama-1B gate/up 35 us against 24; a ring filled by bulk
+ * copies, one block per multiprocessor, made a Llama-1B decode 1.81 ms against 1.15 on an H100.)
  * An mma.m16n8k16 sums over 16 k-slots, of which thread t owns 4 in A and the same 4 in B; any
  * assignment of physical k to those slots gives the same dot product, so each of the four steps of
  * a chunk feeds thread t two of its own element pairs, and no shuffle or shared memory is needed to

@@ -26,10 +26,9 @@ static void gemm(CudaTarget *ct, const void *W, const void *x, float *y, int n, 
                              y, CUDA_R_32F, out, CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT));
 }
 
-/* kind: the projection's SKIP_* bit */
-static void fused_gemv(CudaTarget *ct, int kind, const void *W, const float *a, const float *norm, float *y, int n,
-                       int in, int out, GemvEpilogue ep) {
-    const int flags = kind == SKIP_QKV && ct->att_early ? GEMV_LATE_TRIGGER : 0; /* what attention's early reads rely on */
+/* flags: GemvArgs.flags */
+static void fused_gemv(CudaTarget *ct, const void *W, const float *a, const float *norm, float *y, int n, int in,
+                       int out, GemvEpilogue ep, int flags) {
     GemvArgs g = {W, ct->wdt, a, norm, ct->cfg.norm_eps, y, n, in, out, ep, flags};
     launch_gemv(&g, ct->stream);
 }
@@ -53,7 +52,9 @@ static void forward_launches(CudaTarget *ct, int n, int n_logits) {
     att.n_kv_heads = c->n_kv_heads;
     att.head_dim = hd;
     att.rope_interleaved = c->rope_interleaved;
-    att.early = 0;
+    /* early reads rely on the QKV launch before attention triggering late */
+    att.early = fused && ct->att_early && !(ct->skip_launches & SKIP_QKV);
+    const int qkv_flags = att.early ? GEMV_LATE_TRIGGER : 0;
     if (fused) launch_embed(ct->x, ct->tokens, ct->tok_embed, ct->edt, n, D, st);
     for (int l = 0; l < c->n_layers; l++) {
         const CudaLayer *L = &ct->layers[l];
@@ -61,15 +62,13 @@ static void forward_launches(CudaTarget *ct, int n, int n_logits) {
         att.vc = ct->value_cache + l * cache_stride;
         if (fused) {
             const int skip = ct->skip_launches;
-            if (!(skip & SKIP_QKV)) fused_gemv(ct, SKIP_QKV, L->wqkv, ct->x, L->attn_norm, ct->qkv, n, D, ct->qkv_dim, GEMV_STORE);
-            /* early reads are safe only after a QKV launch with GEMV_LATE_TRIGGER */
-            att.early = ct->att_early && !(skip & SKIP_QKV);
+            if (!(skip & SKIP_QKV))
+                fused_gemv(ct, L->wqkv, ct->x, L->attn_norm, ct->qkv, n, D, ct->qkv_dim, GEMV_STORE, qkv_flags);
             if (!(skip & SKIP_ATTENTION)) launch_attention(&att, st);
-            att.early = 0;
-            if (!(skip & SKIP_O)) fused_gemv(ct, SKIP_O, L->wo, (const float *)ct->att, NULL, ct->x, n, qd, D, GEMV_RESIDUAL);
+            if (!(skip & SKIP_O)) fused_gemv(ct, L->wo, (const float *)ct->att, NULL, ct->x, n, qd, D, GEMV_RESIDUAL, 0);
             if (!(skip & SKIP_GATE_UP))
-                fused_gemv(ct, SKIP_GATE_UP, L->w_gate_up, ct->x, L->ffn_norm, (float *)ct->hb, n, D, 2 * H, GEMV_SWIGLU);
-            if (!(skip & SKIP_DOWN)) fused_gemv(ct, SKIP_DOWN, L->w_down, (const float *)ct->hb, NULL, ct->x, n, H, D, GEMV_RESIDUAL);
+                fused_gemv(ct, L->w_gate_up, ct->x, L->ffn_norm, (float *)ct->hb, n, D, 2 * H, GEMV_SWIGLU, 0);
+            if (!(skip & SKIP_DOWN)) fused_gemv(ct, L->w_down, (const float *)ct->hb, NULL, ct->x, n, H, D, GEMV_RESIDUAL, 0);
             continue;
         }
         launch_rmsnorm(ct->x, ct->xn, ct->wdt, L->attn_norm, n, D, c->norm_eps, l == 0 ? ct->tokens : NULL,
@@ -86,7 +85,7 @@ static void forward_launches(CudaTarget *ct, int n, int n_logits) {
     const float *last = ct->x + (size_t)(n - n_logits) * D;
     if (fused) {
         if (!(ct->skip_launches & SKIP_CLASSIFIER))
-            fused_gemv(ct, SKIP_CLASSIFIER, ct->lm_head, last, ct->final_norm, ct->logits, n_logits, D, c->vocab_size, GEMV_STORE);
+            fused_gemv(ct, ct->lm_head, last, ct->final_norm, ct->logits, n_logits, D, c->vocab_size, GEMV_STORE, 0);
         return;
     }
     launch_rmsnorm((float *)last, ct->xn, ct->wdt, ct->final_norm, n_logits, D, c->norm_eps, NULL, NULL, ct->edt, st);
